@@ -1,0 +1,132 @@
+"""The result file: schema, provenance, atomic writes, loading.
+
+A run directory is complete exactly when its `result.json` exists; every file
+here is written to a temporary name and renamed, so a killed process never
+leaves a truncated one.
+"""
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+
+RESULT = 'result.json'
+HISTORY = 'history.csv'
+STATUSES = ('fitted', 'not_fitted', 'diverged')
+# Keys every result.json has (the report, sweep and tests rely on them).
+REQUIRED = ('status', 'train_accuracy', 'test_accuracy', 'epochs_to_fit',
+            'params', 'flags', 'corruption', 'provenance')
+
+
+def atomic_write(path, text):
+  """Writes `text` to `path` via a temporary file and an atomic rename."""
+  d = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=d, prefix='.' + os.path.basename(path))
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def write_json(path, obj):
+  atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + '\n')
+
+
+def write_csv(path, rows):
+  """Writes a list of dicts (same keys) as CSV, atomically."""
+  buf = io.StringIO()
+  if rows:
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator='\n')
+    w.writeheader()
+    w.writerows(rows)
+  atomic_write(path, buf.getvalue())
+
+
+def read_csv(path):
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+def load(run_dir):
+  """The result dict of a complete run, or None if the run is not complete."""
+  path = os.path.join(run_dir, RESULT)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def git_commit():
+  """HEAD of the checkout this package runs from (+ '-dirty'), or 'unknown'."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    def git(*args):
+      return subprocess.run(('git',) + args, cwd=here, capture_output=True,
+                            text=True, timeout=10, check=True).stdout.strip()
+    commit = git('rev-parse', 'HEAD')
+    dirty = git('status', '--porcelain', '--untracked-files=no', '--', '.')
+    return commit + ('-dirty' if dirty else '')
+  except (OSError, subprocess.SubprocessError):
+    return 'unknown'
+
+
+def _cpu_name():
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def device_description():
+  """The accelerator the backend runs on, e.g. 'gpu: NVIDIA H200' or 'cpu: ...'."""
+  import keras  # pylint: disable=g-import-not-at-top
+  backend = keras.backend.backend()
+  names = []
+  if backend == 'jax':
+    import jax  # pylint: disable=g-import-not-at-top
+    names = [d.device_kind for d in jax.devices() if d.platform != 'cpu']
+  elif backend == 'tensorflow':
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    for d in tf.config.list_physical_devices('GPU'):
+      names.append(tf.config.experimental.get_device_details(d).get(
+          'device_name', d.name))
+  if names:
+    return f'{len(names)}x gpu: {names[0]}'
+  return f'cpu: {_cpu_name()} ({os.cpu_count()} cores)'
+
+
+def provenance(dataset_source, wall_seconds, precision):
+  """How a result was obtained: code, software, hardware, data, time."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  backend = keras.backend.backend()
+  versions = {'keras': keras.__version__, 'numpy': np.__version__,
+              'python': platform.python_version()}
+  if backend == 'tensorflow':
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    versions['tensorflow'] = tf.__version__
+  elif backend == 'jax':
+    import jax  # pylint: disable=g-import-not-at-top
+    versions['jax'] = jax.__version__
+  return {
+      'git_commit': git_commit(),
+      'backend': backend,
+      'versions': versions,
+      'device': device_description(),
+      'precision': precision,
+      'dataset_source': dataset_source,
+      'wall_seconds': round(wall_seconds, 2),
+  }

@@ -1,0 +1,175 @@
+"""One epoch of SGD and batched inference, per backend.
+
+Both trainers see the same batches in the same order: the loop in
+`training.py` hands them each epoch's permutation (drawn with numpy from the
+seed), and both run ceil(n / batch_size) steps, the last one partial.
+
+* `KerasTrainer` (TensorFlow backend): `model.fit` on a tf.data pipeline that
+  gathers each batch from the in-memory arrays; works under tf.distribute.
+* `JaxTrainer` (JAX backend): the data lives on the device, one jitted
+  `lax.scan` runs a whole epoch (preprocessing is part of the model, so it is
+  inside the compiled step), and nothing recompiles between epochs.
+"""
+
+import contextlib
+import sys
+
+import keras
+import numpy as np
+
+
+def softmax_cross_entropy(logits, labels):
+  """Per-example cross-entropy of integer labels under float logits (numpy)."""
+  logits = logits.astype(np.float64)
+  m = logits.max(axis=1, keepdims=True)
+  lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
+  return lse - logits[np.arange(len(labels)), labels]
+
+
+def _loss_fn():
+  return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+class KerasTrainer:
+  """`model.fit` one epoch at a time on a tf.data pipeline."""
+
+  def __init__(self, model, optimizer, train, test_x, batch_size,
+               strategy=None):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self._tf = tf
+    self.model, self.batch_size = model, batch_size
+    self._eval_x = {'train': train[0], 'test': test_x}
+    with strategy.scope() if strategy else contextlib.nullcontext():
+      model.compile(optimizer=optimizer, loss=_loss_fn(),
+                    metrics=['accuracy'])
+    # One copy of the data in the graph; each batch is a gather from it.
+    with tf.device('/cpu:0'):
+      self._x = tf.constant(train[0])
+      self._y = tf.constant(train[1].astype(np.int32))
+
+  def _dataset(self, perm):
+    tf = self._tf
+    ds = tf.data.Dataset.from_tensor_slices(perm.astype(np.int32))
+    ds = ds.batch(self.batch_size).map(
+        lambda i: (tf.gather(self._x, i), tf.gather(self._y, i)),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return ds.prefetch(2).with_options(options)
+
+  def train_epoch(self, epoch, perm):
+    """Runs one epoch over `perm`; returns the mean mini-batch loss."""
+    h = self.model.fit(self._dataset(perm), epochs=epoch + 1,
+                       initial_epoch=epoch, shuffle=False,
+                       verbose=1 if sys.stdout.isatty() else 0)
+    return float(h.history['loss'][-1])
+
+  def predict(self, split, batch_size):
+    """Inference-mode logits for the 'train' or 'test' images."""
+    return np.asarray(self.model.predict(
+        self._eval_x[split], batch_size=batch_size, verbose=0), np.float32)
+
+  def sync(self):
+    pass
+
+
+class JaxTrainer:
+  """A jitted whole-epoch `lax.scan` over device-resident data."""
+
+  def __init__(self, model, optimizer, train, test_x, batch_size,
+               strategy=None):
+    del strategy  # One device; several runs share a GPU as processes.
+    import jax  # pylint: disable=g-import-not-at-top
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+    self.model, self.optimizer, self.batch_size = model, optimizer, batch_size
+    optimizer.build(model.trainable_variables)
+    self._x = jax.device_put(train[0])
+    self._y = jax.device_put(train[1].astype(np.int32))
+    self._eval_x = {'train': self._x, 'test': jax.device_put(test_x)}
+    self._padded = {}
+    loss_obj = _loss_fn()
+
+    def run(state, x, y, idx):
+      # x and y are arguments, not closure constants, so the compiled
+      # program does not embed the dataset.
+      def step(state, i):
+        tv, ntv, ov = state
+        xb, yb = jnp.take(x, i, axis=0), jnp.take(y, i, axis=0)
+
+        def loss_fn(tv):
+          logits, ntv2, losses = model.stateless_call(
+              tv, ntv, xb, training=True, return_losses=True)
+          loss = loss_obj(yb, logits)
+          return (loss + sum(losses) if losses else loss), ntv2
+
+        (loss, ntv2), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv)
+        tv2, ov2 = optimizer.stateless_apply(ov, grads, tv)
+        return (tv2, ntv2, ov2), loss
+      return jax.lax.scan(step, state, idx)
+
+    def predict(tv, ntv, xs):
+      def one(xb):
+        logits, _ = model.stateless_call(tv, ntv, xb, training=False)
+        return logits.astype(jnp.float32)
+      return jax.lax.map(one, xs)
+
+    self._run = jax.jit(run, donate_argnums=(0,))
+    self._predict = jax.jit(predict)
+    self._state = None
+
+  def _read_state(self):
+    return ([v.value for v in self.model.trainable_variables],
+            [v.value for v in self.model.non_trainable_variables],
+            [v.value for v in self.optimizer.variables])
+
+  def train_epoch(self, epoch, perm):
+    """Runs one epoch over `perm`; returns the mean mini-batch loss."""
+    del epoch
+    # Re-read each epoch: the loop may have restored a checkpoint.
+    self._state = self._read_state()
+    bs = self.batch_size
+    full = len(perm) // bs * bs
+    losses = []
+    if full:
+      self._state, l = self._run(self._state, self._x, self._y,
+                                 perm[:full].reshape(-1, bs).astype(np.int32))
+      losses.append(np.asarray(l))
+    if full < len(perm):  # The partial last batch (one extra compile).
+      self._state, l = self._run(self._state, self._x, self._y,
+                                 perm[None, full:].astype(np.int32))
+      losses.append(np.asarray(l))
+    self.sync()
+    return float(np.concatenate(losses).mean())
+
+  def sync(self):
+    """Writes the compiled loop's state back into the Keras variables."""
+    tv, ntv, ov = self._state
+    for var, val in zip(self.model.trainable_variables, tv):
+      var.assign(val)
+    for var, val in zip(self.model.non_trainable_variables, ntv):
+      var.assign(val)
+    for var, val in zip(self.optimizer.variables, ov):
+      var.assign(val)
+
+  def predict(self, split, batch_size):
+    """Inference-mode logits for the 'train' or 'test' images."""
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+    x = self._eval_x[split]
+    n = x.shape[0]
+    bs = min(batch_size, n)
+    key = (split, bs)
+    if key not in self._padded:  # One padded, batched copy, kept on device.
+      pad = -n % bs
+      if pad:
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)])
+      self._padded[key] = x.reshape((-1, bs) + x.shape[1:])
+    tv, ntv, _ = self._read_state()
+    logits = self._predict(tv, ntv, self._padded[key])
+    return np.asarray(logits).reshape(-1, logits.shape[-1])[:n]
+
+
+def make(model, optimizer, train, test_x, batch_size, strategy=None):
+  """The trainer for the current Keras backend."""
+  cls = JaxTrainer if keras.backend.backend() == 'jax' else KerasTrainer
+  return cls(model, optimizer, train, test_x, batch_size, strategy)

@@ -1,0 +1,254 @@
+"""train_and_evaluate: one run of the paper's training protocol.
+
+Each epoch: SGD over the (corrupted) training set in a seeded order, then
+inference-mode evaluation of the whole training set and the clean test set.
+The run stops when training accuracy reaches 100% (status `fitted`), when the
+loss stops being finite (`diverged`) or at the epoch limit (`not_fitted`).
+
+After every epoch the state (weights, optimizer, random-generator states,
+history) goes to `checkpoint.npz` in the run directory, so a run killed at any
+point and started again with the same flags resumes from its last completed
+epoch and ends with the same numbers.
+"""
+
+import contextlib
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from zhang2017 import config as config_lib
+from zhang2017 import corruption
+from zhang2017 import data as data_lib
+from zhang2017 import distribute
+from zhang2017 import models
+from zhang2017 import results
+from zhang2017 import trainers
+from zhang2017.errors import UserError
+
+CHECKPOINT = 'checkpoint.npz'
+
+
+def prepare_data(cfg):
+  """Loads, subsets and corrupts the dataset: (dataset, record, changed)."""
+  ds = data_lib.load(cfg.dataset, cfg.data_dir)
+  ds = data_lib.subset(ds, cfg.train_size, cfg.seed)
+  return corruption.apply(ds, cfg.labels, cfg.corrupt_prob, cfg.pixels,
+                          cfg.seed)
+
+
+def epoch_order(seed, epoch, n):
+  """The training order of one epoch: same on every backend and on resume."""
+  return np.random.default_rng([seed, 3, epoch]).permutation(n)
+
+
+def _check_output_dir(run_dir):
+  try:
+    os.makedirs(run_dir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f'cannot create --output_dir={run_dir} ({e.strerror}); '
+                    'choose a writable folder') from e
+  if not os.access(run_dir, os.W_OK | os.X_OK):
+    raise UserError(f'--output_dir={run_dir} is not writable; choose a '
+                    'writable folder')
+
+
+def _save_checkpoint(path, model, optimizer, meta):
+  arrays = {f'v{i}': keras.ops.convert_to_numpy(v.value)
+            for i, v in enumerate(model.variables)}
+  arrays.update({f'o{i}': keras.ops.convert_to_numpy(v.value)
+                 for i, v in enumerate(optimizer.variables)})
+  tmp = path + '.tmp.npz'
+  np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+  os.replace(tmp, path)
+
+
+def _load_checkpoint(path, model, optimizer, run_key):
+  """Restores state; returns the saved meta, or None if there is none."""
+  if not os.path.exists(path):
+    return None
+  try:
+    z = np.load(path)
+    meta = json.loads(str(z['meta']))
+  except (OSError, ValueError, KeyError, EOFError) as e:
+    raise UserError(f'{path} is damaged ({e}); delete it to restart the run '
+                    'from scratch') from e
+  if meta['run_key'] != run_key:
+    raise UserError(f'{os.path.dirname(path)} holds a run with other flags; '
+                    'use another --output_dir or delete that folder')
+  if not optimizer.built:
+    optimizer.build(model.trainable_variables)
+  for i, v in enumerate(model.variables):
+    v.assign(z[f'v{i}'])
+  for i, v in enumerate(optimizer.variables):
+    v.assign(z[f'o{i}'])
+  return meta
+
+
+class _TensorBoard:
+  """Per-epoch scalars via tf.summary when TensorFlow is installed."""
+
+  def __init__(self, logdir):
+    try:
+      import tensorboard  # pylint: disable=g-import-not-at-top,unused-import
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      self._tf = tf
+      self._writer = tf.summary.create_file_writer(logdir)
+    except ImportError:  # JAX-only machines: history.csv still has it all.
+      self._writer = None
+
+  def write(self, row):
+    if self._writer is None:
+      return
+    with self._writer.as_default(step=row['step']):
+      for k, v in row.items():
+        if k not in ('epoch', 'step') and v is not None and v != '':
+          self._tf.summary.scalar(k, float(v))
+    self._writer.flush()
+
+
+def _evaluate(trainer, split, labels, batch_size):
+  logits = trainer.predict(split, batch_size)
+  correct = logits.argmax(axis=1) == labels
+  loss = float(softmax_ce_mean(logits, labels))
+  return loss, correct
+
+
+def softmax_ce_mean(logits, labels):
+  return trainers.softmax_cross_entropy(logits, labels).mean()
+
+
+def _fraction(mask):
+  return float(mask.mean()) if mask.size else None
+
+
+def train_and_evaluate(cfg, log=print):
+  """Runs (or resumes, or returns) the run that `cfg` describes.
+
+  Args:
+    cfg: a `config.Config`; `cfg.output_dir` is the run directory.
+    log: where progress lines go.
+
+  Returns:
+    The result dict, as written to `<output_dir>/result.json`.
+
+  Raises:
+    UserError: bad configuration, data or output directory; nothing is
+      written in that case.
+  """
+  config_lib.validate(cfg)
+  if not cfg.output_dir:
+    raise UserError('--output_dir is required: the folder for result.json')
+  start = time.time()
+  worker = distribute.worker_index()
+  run_dir = cfg.output_dir if worker == 0 else os.path.join(
+      cfg.output_dir, f'worker-{worker}')
+  done = results.load(run_dir)
+  if done is not None:
+    log(f'{run_dir} is complete (status {done["status"]}); not retraining')
+    return done
+  if cfg.dataset == 'imagenet':
+    from zhang2017 import imagenet  # pylint: disable=g-import-not-at-top
+    return imagenet.train_and_evaluate(cfg, log)
+
+  ds, record, changed = prepare_data(cfg)
+  _check_output_dir(run_dir)
+  precision = distribute.setup(cfg.seed, cfg.mixed_precision)
+  strategy = distribute.get_strategy()
+  n = len(ds.y_train)
+  steps_per_epoch = math.ceil(n / cfg.batch_size)
+  with strategy.scope() if strategy else contextlib.nullcontext():
+    model = models.build(cfg.model, ds.num_classes, ds.x_train.shape[1:],
+                         random_crop=cfg.random_crop, augment=cfg.augment,
+                         weight_decay=cfg.weight_decay, dropout=cfg.dropout,
+                         seed=cfg.seed)
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.lr_decay,
+        staircase=True)  # lr * decay ** epoch
+    optimizer = keras.optimizers.SGD(schedule, momentum=cfg.momentum)
+  trainer = trainers.make(model, optimizer, (ds.x_train, ds.y_train),
+                          ds.x_test, cfg.batch_size, strategy)
+  params = models.count_params(model)
+
+  ckpt_path = os.path.join(run_dir, CHECKPOINT)
+  meta = _load_checkpoint(ckpt_path, model, optimizer, cfg.run_key())
+  history = meta['history'] if meta else []
+  status = meta['status'] if meta else None
+  if meta:
+    log(f'resuming {run_dir} after epoch {len(history)}')
+  log(f'{cfg.model} ({params:,} parameters) on {n} {cfg.dataset} images, '
+      f'labels={cfg.labels} p={record["corrupt_prob"]} pixels={cfg.pixels}, '
+      f'{precision}, {keras.backend.backend()} backend')
+  tb = _TensorBoard(os.path.join(run_dir, 'tb'))
+  kept = ~changed
+  while status is None:
+    epoch = len(history)
+    t0 = time.time()
+    train_loss = trainer.train_epoch(epoch, epoch_order(cfg.seed, epoch, n))
+    eval_loss, correct = _evaluate(trainer, 'train', ds.y_train,
+                                   cfg.eval_batch_size)
+    test_loss, test_correct = _evaluate(trainer, 'test', ds.y_test,
+                                        cfg.eval_batch_size)
+    row = {
+        'epoch': epoch + 1,
+        'step': (epoch + 1) * steps_per_epoch,
+        'learning_rate': cfg.lr * cfg.lr_decay ** epoch,
+        'train_loss': train_loss,
+        'train_eval_loss': eval_loss,
+        'train_accuracy': _fraction(correct),
+        'test_loss': test_loss,
+        'test_accuracy': _fraction(test_correct),
+        'train_accuracy_changed': _fraction(correct[changed]),
+        'train_accuracy_kept': _fraction(correct[kept]),
+        'seconds': round(time.time() - t0, 3),
+    }
+    history.append(row)
+    tb.write(row)
+    log(f'epoch {row["epoch"]}/{cfg.epochs}  loss {train_loss:.4f}  '
+        f'train acc {row["train_accuracy"]:.4f}  test acc '
+        f'{row["test_accuracy"]:.4f}  ({row["seconds"]:.1f}s)')
+    if not (math.isfinite(train_loss) and math.isfinite(eval_loss)):
+      status = 'diverged'
+    elif correct.all():
+      status = 'fitted'
+    elif epoch + 1 >= cfg.epochs:
+      status = 'not_fitted'
+    results.write_csv(os.path.join(run_dir, results.HISTORY), history)
+    _save_checkpoint(ckpt_path, model, optimizer,
+                     {'run_key': cfg.run_key(), 'history': history,
+                      'status': status})
+
+  last = history[-1]
+  fitted = status == 'fitted'
+  result = {
+      'status': status,
+      'train_accuracy': last['train_accuracy'],
+      'test_accuracy': last['test_accuracy'],
+      'train_loss': last['train_eval_loss'],
+      'test_loss': last['test_loss'],
+      'train_accuracy_changed': last['train_accuracy_changed'],
+      'train_accuracy_kept': last['train_accuracy_kept'],
+      'epochs': len(history),
+      'epochs_to_fit': len(history) if fitted else None,
+      'steps_to_fit': last['step'] if fitted else None,
+      'steps_per_epoch': steps_per_epoch,
+      'train_size': n,
+      'test_size': len(ds.y_test),
+      'params': params,
+      'flags': {**cfg.to_dict(), 'learning_rate': cfg.lr},
+      'corruption': record,
+      'provenance': results.provenance(ds.source, time.time() - start,
+                                       precision),
+  }
+  result['provenance']['train_seconds'] = round(
+      sum(r['seconds'] for r in history), 2)
+  results.write_json(os.path.join(run_dir, results.RESULT), result)
+  os.remove(ckpt_path)  # The run is complete; result.json is the record.
+  log(f'{status}: train accuracy {result["train_accuracy"]:.4f}, test '
+      f'accuracy {result["test_accuracy"]:.4f}, {len(history)} epochs -> '
+      f'{run_dir}/result.json')
+  return result
+
