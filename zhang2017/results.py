@@ -66,7 +66,13 @@ def load(run_dir):
 
 
 def git_commit():
-  """HEAD of the checkout this package runs from (+ '-dirty'), or 'unknown'."""
+  """HEAD of the checkout this package runs from (+ '-dirty'), or 'unknown'.
+
+  $ZHANG2017_GIT_COMMIT wins: a copy of the tree without .git (the lent GPU
+  machine) is told the commit it was made from.
+  """
+  if os.environ.get('ZHANG2017_GIT_COMMIT'):
+    return os.environ['ZHANG2017_GIT_COMMIT']
   here = os.path.dirname(os.path.abspath(__file__))
   try:
     def git(*args):

@@ -37,7 +37,7 @@ def plan(experiment, seeds=1, rows=None, flags_dir=None, results_dir=None):
   Args:
     experiment: a folder of `flags_dir`, e.g. 'table1'.
     seeds: seeds 0 .. seeds - 1 for every row.
-    rows: optional row ids to keep (others are left out).
+    rows: optional row ids to run, in this order (others are left out).
     flags_dir: default <repo>/flags.
     results_dir: default <repo>/results.
 
@@ -62,10 +62,12 @@ def plan(experiment, seeds=1, rows=None, flags_dir=None, results_dir=None):
     if unknown:
       raise UserError(f'--rows names unknown rows {sorted(unknown)}; see '
                       f'--experiment={experiment} --list')
+    # Given rows run in the order given (e.g. cheap rows first on a lease).
+    by_id = dict(zip(ids, files))
+    ids, files = list(rows), [by_id[r] for r in rows]
   return [Run(experiment, i, s, f, os.path.join(results_dir, experiment, i,
                                                   f'seed{s}'))
-          for i, f in zip(ids, files) if not rows or i in rows
-          for s in range(seeds)]
+          for i, f in zip(ids, files) for s in range(seeds)]
 
 
 def command(run, extra=()):

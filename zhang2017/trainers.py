@@ -34,10 +34,11 @@ class KerasTrainer:
   """`model.fit` one epoch at a time on a tf.data pipeline."""
 
   def __init__(self, model, optimizer, train, test_x, batch_size,
-               strategy=None):
+               eval_batch_size=1000, strategy=None):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     self._tf = tf
     self.model, self.batch_size = model, batch_size
+    self.eval_batch_size = eval_batch_size
     self._eval_x = {'train': train[0], 'test': test_x}
     with strategy.scope() if strategy else contextlib.nullcontext():
       model.compile(optimizer=optimizer, loss=_loss_fn(),
@@ -65,10 +66,11 @@ class KerasTrainer:
                        verbose=1 if sys.stdout.isatty() else 0)
     return float(h.history['loss'][-1])
 
-  def predict(self, split, batch_size):
+  def predict(self, split):
     """Inference-mode logits for the 'train' or 'test' images."""
     return np.asarray(self.model.predict(
-        self._eval_x[split], batch_size=batch_size, verbose=0), np.float32)
+        self._eval_x[split], batch_size=self.eval_batch_size, verbose=0),
+                      np.float32)
 
   def sync(self):
     pass
@@ -78,8 +80,9 @@ class JaxTrainer:
   """A jitted whole-epoch `lax.scan` over device-resident data."""
 
   def __init__(self, model, optimizer, train, test_x, batch_size,
-               strategy=None):
+               eval_batch_size=1000, strategy=None):
     del strategy  # One device; several runs share a GPU as processes.
+    self.eval_batch_size = eval_batch_size
     import jax  # pylint: disable=g-import-not-at-top
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
     self.model, self.optimizer, self.batch_size = model, optimizer, batch_size
@@ -116,28 +119,53 @@ class JaxTrainer:
 
     self._run = jax.jit(run, donate_argnums=(0,))
     self._predict = jax.jit(predict)
-    self._state = None
+    self._state = self._compiled = None
 
   def _read_state(self):
     return ([v.value for v in self.model.trainable_variables],
             [v.value for v in self.model.non_trainable_variables],
             [v.value for v in self.optimizer.variables])
 
+  def _compile(self, perm):
+    """Compiles the full-batch epoch, the partial last batch and both
+    evaluations at once: XLA compiles in parallel threads, so the first
+    epoch waits for the slowest program, not for their sum."""
+    import concurrent.futures  # pylint: disable=g-import-not-at-top
+    bs, n = self.batch_size, len(perm)
+    state = self._read_state()
+    jobs = {}
+    if n >= bs:
+      jobs['full'] = (self._run, (state, self._x, self._y,
+                                  np.zeros((n // bs, bs), np.int32)))
+    if n % bs:
+      jobs['rest'] = (self._run, (state, self._x, self._y,
+                                  np.zeros((1, n % bs), np.int32)))
+    for split in self._eval_x:
+      jobs[split] = (self._predict, (state[0], state[1],
+                                     self._batched(split)))
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+      futures = {k: pool.submit(lambda f, a: f.lower(*a).compile(), *v)
+                 for k, v in jobs.items()}
+      self._compiled = {k: f.result() for k, f in futures.items()}
+
   def train_epoch(self, epoch, perm):
     """Runs one epoch over `perm`; returns the mean mini-batch loss."""
     del epoch
+    if self._compiled is None:
+      self._compile(perm)
     # Re-read each epoch: the loop may have restored a checkpoint.
     self._state = self._read_state()
     bs = self.batch_size
     full = len(perm) // bs * bs
     losses = []
     if full:
-      self._state, l = self._run(self._state, self._x, self._y,
-                                 perm[:full].reshape(-1, bs).astype(np.int32))
+      self._state, l = self._compiled['full'](
+          self._state, self._x, self._y,
+          perm[:full].reshape(-1, bs).astype(np.int32))
       losses.append(np.asarray(l))
-    if full < len(perm):  # The partial last batch (one extra compile).
-      self._state, l = self._run(self._state, self._x, self._y,
-                                 perm[None, full:].astype(np.int32))
+    if full < len(perm):  # The partial last batch, as on TensorFlow.
+      self._state, l = self._compiled['rest'](
+          self._state, self._x, self._y, perm[None, full:].astype(np.int32))
       losses.append(np.asarray(l))
     self.sync()
     return float(np.concatenate(losses).mean())
@@ -152,24 +180,29 @@ class JaxTrainer:
     for var, val in zip(self.optimizer.variables, ov):
       var.assign(val)
 
-  def predict(self, split, batch_size):
-    """Inference-mode logits for the 'train' or 'test' images."""
+  def _batched(self, split):
+    """The split's images padded to whole eval batches, kept on device."""
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-    x = self._eval_x[split]
-    n = x.shape[0]
-    bs = min(batch_size, n)
-    key = (split, bs)
-    if key not in self._padded:  # One padded, batched copy, kept on device.
-      pad = -n % bs
+    if split not in self._padded:
+      x = self._eval_x[split]
+      bs = min(self.eval_batch_size, x.shape[0])
+      pad = -x.shape[0] % bs
       if pad:
         x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)])
-      self._padded[key] = x.reshape((-1, bs) + x.shape[1:])
+      self._padded[split] = x.reshape((-1, bs) + x.shape[1:])
+    return self._padded[split]
+
+  def predict(self, split):
+    """Inference-mode logits for the 'train' or 'test' images."""
     tv, ntv, _ = self._read_state()
-    logits = self._predict(tv, ntv, self._padded[key])
+    fn = self._compiled[split] if self._compiled else self._predict
+    logits = fn(tv, ntv, self._batched(split))
+    n = self._eval_x[split].shape[0]
     return np.asarray(logits).reshape(-1, logits.shape[-1])[:n]
 
-
-def make(model, optimizer, train, test_x, batch_size, strategy=None):
+def make(model, optimizer, train, test_x, batch_size, eval_batch_size=1000,
+         strategy=None):
   """The trainer for the current Keras backend."""
   cls = JaxTrainer if keras.backend.backend() == 'jax' else KerasTrainer
-  return cls(model, optimizer, train, test_x, batch_size, strategy)
+  return cls(model, optimizer, train, test_x, batch_size, eval_batch_size,
+             strategy)

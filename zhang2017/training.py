@@ -110,8 +110,8 @@ class _TensorBoard:
     self._writer.flush()
 
 
-def _evaluate(trainer, split, labels, batch_size):
-  logits = trainer.predict(split, batch_size)
+def _evaluate(trainer, split, labels):
+  logits = trainer.predict(split)
   correct = logits.argmax(axis=1) == labels
   loss = float(softmax_ce_mean(logits, labels))
   return loss, correct
@@ -170,7 +170,8 @@ def train_and_evaluate(cfg, log=print):
         staircase=True)  # lr * decay ** epoch
     optimizer = keras.optimizers.SGD(schedule, momentum=cfg.momentum)
   trainer = trainers.make(model, optimizer, (ds.x_train, ds.y_train),
-                          ds.x_test, cfg.batch_size, strategy)
+                          ds.x_test, cfg.batch_size, cfg.eval_batch_size,
+                          strategy)
   params = models.count_params(model)
 
   ckpt_path = os.path.join(run_dir, CHECKPOINT)
@@ -188,10 +189,8 @@ def train_and_evaluate(cfg, log=print):
     epoch = len(history)
     t0 = time.time()
     train_loss = trainer.train_epoch(epoch, epoch_order(cfg.seed, epoch, n))
-    eval_loss, correct = _evaluate(trainer, 'train', ds.y_train,
-                                   cfg.eval_batch_size)
-    test_loss, test_correct = _evaluate(trainer, 'test', ds.y_test,
-                                        cfg.eval_batch_size)
+    eval_loss, correct = _evaluate(trainer, 'train', ds.y_train)
+    test_loss, test_correct = _evaluate(trainer, 'test', ds.y_test)
     row = {
         'epoch': epoch + 1,
         'step': (epoch + 1) * steps_per_epoch,
