@@ -114,7 +114,7 @@ def main(argv):
   print(f'{len(ds.y_train)} training images, random labels, batch 128\n')
   print(f'{"model":<18}{"compile s":>10}{"s/epoch":>9}{"img/s":>10}'
         f'{"eval s":>8}{"TFLOP/ep":>10}{"floor %":>9}')
-  for name in _MODELS.value:
+  for name in [m for m in _MODELS.value if m]:
     r = time_model(name, ds, _MIXED.value)
     print(f'{r["model"]:<18}{r["compile_s"]:>10.1f}{r["epoch_s"]:>9.3f}'
           f'{r["img_s"]:>10.0f}{r["eval_s"]:>8.2f}{r["epoch_tflop"]:>10.1f}'
