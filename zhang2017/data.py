@@ -17,6 +17,7 @@ is decoded once per machine. ImageNet is streamed: see `imagenet.py`.
 """
 
 import dataclasses
+import glob
 import gzip
 import hashlib
 import io
@@ -304,37 +305,28 @@ def _read_mnist(xtr, ytr, xte, yte):
 
 def _load_tfds(name, data_dir):
   """A tfds dataset already prepared under data_dir; never downloads."""
+  root = data_dir or os.path.join(os.path.expanduser('~'), 'tensorflow_datasets')
+  # Look before calling tfds: it logs warnings about (and may create)
+  # version folders for datasets that are not there.
+  prepared = glob.glob(os.path.join(root, name, '*', 'dataset_info.json'))
+  if not prepared:
+    raise UserError(f'no {name} data found in {root} (no local files, no '
+                    f'prepared tfds dataset); {_DATA_HINT}')
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
-      raise FileNotFoundError(builder.data_dir)
-    arrays = []
-    for split in ('train', 'test'):
-      ds = builder.as_data_source(split=split) if _has_array_record(builder) \
-          else tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-      if isinstance(ds, dict):
-        arrays += [ds['image'], ds['label']]
-      else:
-        ex = [ds[i] for i in range(len(ds))]
-        arrays += [np.stack([e['image'] for e in ex]),
-                   np.array([e['label'] for e in ex])]
   except ImportError:
-    raise UserError(f'no local {name} files found in {data_dir!r} and '
-                    f'tensorflow_datasets is not installed; {_DATA_HINT}') from None
-  except Exception as e:  # tfds raises assorted types for a missing dataset.
-    raise UserError(f'no {name} data found in {data_dir or "the tfds default"} '
-                    f'(no local files, no prepared tfds dataset); {_DATA_HINT}'
-                    ) from e
+    raise UserError(f'{root} holds a tfds {name} dataset but '
+                    'tensorflow_datasets is not installed; pip install '
+                    'tensorflow-datasets') from None
+  builder = tfds.builder_from_directory(os.path.dirname(sorted(prepared)[-1]))
+  arrays = []
+  for split in ('train', 'test'):
+    ds = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    arrays += [ds['image'], ds['label']]
   xtr, ytr, xte, yte = arrays
   return Dataset(name, np.asarray(xtr, np.uint8), np.asarray(ytr, np.int64),
                  np.asarray(xte, np.uint8), np.asarray(yte, np.int64),
                  _NUM_CLASSES[name], f'tfds {name} in {builder.data_dir}')
-
-
-def _has_array_record(builder):
-  fmt = getattr(builder.info, 'file_format', None)
-  return 'array_record' in str(fmt)
 
 
 # ---------------------------------------------------------------- subsets

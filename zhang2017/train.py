@@ -10,18 +10,19 @@ line; a killed run resumes when started again with the same flags.
 """
 
 import os
-import sys
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
+from zhang2017 import cli
+
+cli.quiet_import_keras()
+
 from absl import flags
 
 from zhang2017 import config as config_lib
 from zhang2017 import corruption
 from zhang2017 import data
 from zhang2017 import models
+from zhang2017 import training
 from zhang2017.errors import UserError
 
 _DATASET = flags.DEFINE_enum('dataset', 'cifar10', data.DATASETS, 'Dataset.')
@@ -85,18 +86,11 @@ def config_from_flags():
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    cfg = config_from_flags()
-    from zhang2017 import training  # Imports Keras: after validation.
-    result = training.train_and_evaluate(cfg)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-  del result
-  return 0
+    raise UserError(f'unexpected arguments {" ".join(argv[1:])}; flags take '
+                    'the form --name=value')
+  cfg = config_from_flags()
+  training.train_and_evaluate(cfg)
 
 
 if __name__ == '__main__':
-  flags.mark_flag_as_required('output_dir')
-  app.run(main)
+  cli.run(main)

@@ -1,0 +1,65 @@
+"""Every flagfile parses, names a valid configuration and quotes the paper."""
+
+import glob
+import json
+import os
+import re
+import unittest
+
+import tensorflow as tf
+
+import testutil
+from zhang2017 import config as config_lib
+from zhang2017 import paper
+from zhang2017 import reporting as report
+
+FLAGS_DIR = os.path.join(testutil.ROOT, 'flags')
+
+
+class FlagfilesTest(tf.test.TestCase):
+
+  def test_one_flagfile_per_paper_row(self):
+    for exp, rows in paper.EXPERIMENTS.items():
+      files = sorted(os.path.basename(f)[:-6] for f in glob.glob(
+          os.path.join(FLAGS_DIR, exp, '*.flags')))
+      self.assertEqual(files, sorted(r.id for r in rows), exp)
+    self.assertLen(paper.TABLE1, 19)
+    self.assertLen(paper.APPENDIX, 6)
+    self.assertLen(paper.TABLE2, 7)
+    self.assertLen(paper.FIG1BC, 33)
+
+  def test_every_flagfile_is_a_valid_config(self):
+    for path in glob.glob(os.path.join(FLAGS_DIR, '*', '*.flags')):
+      with self.subTest(path):
+        flags_ = report.parse_flagfile(path)
+        config_lib.validate(config_lib.Config(**{
+            k: v for k, v in flags_.items()}))
+
+  def test_headers_quote_the_papers_numbers(self):
+    for exp in ('table1', 'appendix', 'table2'):
+      for row in paper.EXPERIMENTS[exp]:
+        with open(os.path.join(FLAGS_DIR, exp, f'{row.id}.flags')) as f:
+          header = ''.join(l for l in f if l.startswith('#'))
+        self.assertIn(row.label, header)
+        for v in row.paper.values():
+          if v is not None:
+            self.assertRegex(header, re.escape(str(v)))
+
+  @unittest.skipIf(testutil.data_dir() is None, 'real CIFAR-10 not found')
+  def test_the_binary_runs_a_flagfile(self):
+    ff = os.path.join(FLAGS_DIR, 'table1', 'mlp_1x512_random.flags')
+    out = self.create_tempdir().full_path
+    p = testutil.run_module(
+        'zhang2017.train', f'--flagfile={ff}', '--train_size=300',
+        '--epochs=1', f'--output_dir={out}',
+        env={'ZHANG2017_DATA_DIR': testutil.data_dir()})
+    self.assertEqual(p.returncode, 0, p.stderr[-1000:])
+    with open(os.path.join(out, 'result.json')) as f:
+      flags_ = json.load(f)['flags']
+    expected = report.parse_flagfile(ff)
+    for k in ('model', 'labels', 'dataset', 'learning_rate', 'lr_decay'):
+      self.assertEqual(flags_[k], expected[k])
+
+
+if __name__ == '__main__':
+  tf.test.main()

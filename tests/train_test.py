@@ -1,0 +1,144 @@
+"""End to end through the real binary on real CIFAR-10 (subsets)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+import numpy as np
+import tensorflow as tf
+
+import testutil
+from zhang2017 import config as config_lib
+from zhang2017 import training
+
+DATA = testutil.data_dir()
+MLP = ['--dataset=cifar10', '--model=mlp_1x512', '--train_size=2000']
+
+
+def _load(d):
+  with open(os.path.join(d, 'result.json')) as f:
+    return json.load(f)
+
+
+def _comparable(result):
+  """A result without the fields that measure time or name the folder."""
+  result = json.loads(json.dumps(result))
+  for k in ('wall_seconds', 'train_seconds'):
+    result['provenance'].pop(k)
+  result['flags'].pop('output_dir')
+  return result
+
+
+@unittest.skipIf(DATA is None, 'real CIFAR-10 not found: set ZHANG2017_DATA_DIR')
+class TrainTest(tf.test.TestCase):
+
+  def train(self, *args, backend='tensorflow'):
+    return testutil.run_module('zhang2017.train', *args, env={
+        'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': backend})
+
+  def test_mlp_memorizes_random_labels(self):
+    out = self.create_tempdir().full_path
+    p = self.train(*MLP, '--labels=random', '--epochs=60',
+                   f'--output_dir={out}')
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    r = _load(out)
+    self.assertEqual(r['status'], 'fitted')
+    self.assertEqual(r['train_accuracy'], 1.0)
+    self.assertLess(r['test_accuracy'], 0.2)
+    self.assertEqual(r['params'], 1_209_866)
+    self.assertEqual(r['epochs_to_fit'], r['epochs'])
+    self.assertEqual(r['train_size'], 2000)
+    self.assertAllClose(r['corruption']['changed_fraction'], 0.9, atol=0.03)
+    for key in ('git_commit', 'backend', 'versions', 'device',
+                'dataset_source', 'wall_seconds'):
+      self.assertIn(key, r['provenance'])
+    self.assertIn('cifar10-jpeg.zip', r['provenance']['dataset_source'])
+    with open(os.path.join(out, 'history.csv')) as f:
+      self.assertLen(f.readlines(), r['epochs'] + 1)
+    self.assertNotEmpty(os.listdir(os.path.join(out, 'tb')))
+    self.assertFalse(os.path.exists(os.path.join(out, 'checkpoint.npz')))
+    # A complete run is never retrained.
+    again = self.train(*MLP, '--labels=random', '--epochs=60',
+                       f'--output_dir={out}')
+    self.assertIn('not retraining', again.stdout)
+    self.assertEqual(_load(out), r)
+
+  def test_partial_labels_record_changed_fraction_and_both_accuracies(self):
+    out = self.create_tempdir().full_path
+    p = self.train(*MLP, '--labels=partial', '--corrupt_prob=0.5',
+                   '--epochs=2', f'--output_dir={out}')
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    r = _load(out)
+    self.assertBetween(r['corruption']['changed_fraction'], 0.42, 0.48)
+    self.assertEqual(r['status'], 'not_fitted')
+    self.assertIsNone(r['epochs_to_fit'])
+    n_changed = r['corruption']['num_changed']
+    overall = (r['train_accuracy_changed'] * n_changed +
+               r['train_accuracy_kept'] * (2000 - n_changed)) / 2000
+    self.assertAllClose(overall, r['train_accuracy'], atol=1e-9)
+
+  def test_jax_backend_same_corrupted_data(self):
+    outs = {}
+    for backend in ('tensorflow', 'jax'):
+      outs[backend] = self.create_tempdir().full_path
+      p = self.train(*MLP, '--train_size=500', '--labels=partial',
+                     '--corrupt_prob=0.3', '--pixels=shuffled', '--epochs=1',
+                     f'--output_dir={outs[backend]}', backend=backend)
+      self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    tf_r, jax_r = _load(outs['tensorflow']), _load(outs['jax'])
+    self.assertEqual(jax_r['provenance']['backend'], 'jax')
+    self.assertEqual(tf_r['corruption'], jax_r['corruption'])
+
+  def test_sigkill_then_resume_equals_uninterrupted_run(self):
+    args = [*MLP, '--labels=random', '--epochs=60', '--dropout=0.3']
+    ref = self.create_tempdir().full_path
+    self.assertEqual(self.train(*args, f'--output_dir={ref}').returncode, 0)
+    out = self.create_tempdir().full_path
+    env = {**os.environ, 'PYTHONPATH': testutil.ROOT,
+           'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': 'tensorflow'}
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'zhang2017.train', *args, f'--output_dir={out}'],
+        cwd=testutil.ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    history = os.path.join(out, 'history.csv')
+    deadline = time.time() + 120
+    while time.time() < deadline:  # Kill during the 5th epoch.
+      if os.path.exists(history) and len(open(history).readlines()) >= 5:
+        break
+      time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    self.assertFalse(os.path.exists(os.path.join(out, 'result.json')))
+    p = self.train(*args, f'--output_dir={out}')
+    self.assertIn('resuming', p.stdout)
+    self.assertEqual(_comparable(_load(out)), _comparable(_load(ref)))
+
+  def test_resume_refuses_other_flags(self):
+    out = self.create_tempdir().full_path
+    # The checkpoint an interrupted run with --labels=true would have left.
+    cfg = config_lib.Config(model='mlp_1x512', labels='true', output_dir=out)
+    np.savez(os.path.join(out, training.CHECKPOINT),
+             meta=np.array(json.dumps({'run_key': cfg.run_key(),
+                                       'history': [], 'status': None})))
+    p = self.train(*MLP, '--labels=random', '--epochs=1',
+                   f'--output_dir={out}')
+    self.assertEqual(p.returncode, 2)
+    self.assertIn('holds a run with other flags', testutil.last_line(p.stderr))
+    self.assertFalse(os.path.exists(os.path.join(out, 'result.json')))
+
+  def test_divergence_and_epoch_limit_are_outcomes(self):
+    out = self.create_tempdir().full_path
+    p = self.train(*MLP, '--learning_rate=1e6', '--epochs=5',
+                   f'--output_dir={out}')
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    r = _load(out)
+    self.assertEqual(r['status'], 'diverged')
+    self.assertLess(r['epochs'], 5)
+
+
+if __name__ == '__main__':
+  tf.test.main()

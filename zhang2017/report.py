@@ -1,0 +1,37 @@
+r"""Rebuilds results/README.md, the table CSVs and the figures from result files.
+
+  python -m zhang2017.report [--results_dir=results]
+
+Nothing here is typed by hand: every number comes from a result.json (ours)
+or from `paper.py` (the paper's). A row without a complete, full-size run says
+"not run"; a run on a --train_size subset is never shown as a paper row.
+"""
+
+import os
+
+from zhang2017 import cli
+
+cli.quiet_import_keras()  # The configs import the models.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags
+
+from zhang2017 import reporting
+
+_RESULTS_DIR = flags.DEFINE_string('results_dir', None,
+                                   'Default: <repo>/results.')
+_FLAGS_DIR = flags.DEFINE_string('flags_dir', None, 'Default: <repo>/flags.')
+
+
+def main(argv):
+  del argv
+  results_dir = _RESULTS_DIR.value or os.path.join(reporting.ROOT, 'results')
+  if not os.path.isdir(results_dir):
+    cli.fail(f'--results_dir={results_dir} does not exist; pass the folder '
+             'holding <experiment>/<row>/seed<k>/result.json')
+  reporting.build(results_dir, _FLAGS_DIR.value or os.path.join(reporting.ROOT, 'flags'))
+  print(f'wrote {os.path.join(results_dir, "README.md")}')
+
+
+if __name__ == '__main__':
+  cli.run(main)
