@@ -200,9 +200,63 @@ class JaxTrainer:
     n = self._eval_x[split].shape[0]
     return np.asarray(logits).reshape(-1, logits.shape[-1])[:n]
 
+class StrategyTrainer(KerasTrainer):
+  """A tf.distribute training loop (`strategy.run`) for several devices/workers.
+
+  Keras 3's `fit` does not run under MultiWorkerMirroredStrategy
+  (keras-team/keras#20585), so under a strategy the step is written out:
+  per-replica loss averaged over the global batch, gradients all-reduced by
+  the optimizer. Evaluation runs on each worker's own copy of the weights.
+  """
+
+  def __init__(self, model, optimizer, train, test_x, batch_size,
+               eval_batch_size=1000, strategy=None):
+    super().__init__(model, optimizer, train, test_x, batch_size,
+                     eval_batch_size, strategy)
+    tf = self._tf
+    self.strategy = strategy
+    with strategy.scope():
+      optimizer.build(model.trainable_variables)
+    per_example = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction=None)
+
+    def replica_step(x, y):
+      with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        loss = tf.nn.compute_average_loss(per_example(y, logits))
+        if model.losses:
+          loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables))
+      return loss
+
+    @tf.function
+    def step(x, y):
+      losses = strategy.run(replica_step, args=(x, y))
+      return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    self._step = step
+
+  def train_epoch(self, epoch, perm):
+    del epoch
+    dist = self.strategy.experimental_distribute_dataset(self._dataset(perm))
+    losses = [float(self._step(x, y)) for x, y in dist]
+    return float(np.mean(losses))
+
+  def predict(self, split):
+    x = self._eval_x[split]
+    bs = self.eval_batch_size
+    return np.concatenate([
+        np.asarray(self.model(x[i:i + bs], training=False), np.float32)
+        for i in range(0, len(x), bs)])
+
+
 def make(model, optimizer, train, test_x, batch_size, eval_batch_size=1000,
          strategy=None):
-  """The trainer for the current Keras backend."""
+  """The trainer for the current Keras backend (and strategy)."""
+  if strategy is not None:
+    return StrategyTrainer(model, optimizer, train, test_x, batch_size,
+                           eval_batch_size, strategy)
   cls = JaxTrainer if keras.backend.backend() == 'jax' else KerasTrainer
   return cls(model, optimizer, train, test_x, batch_size, eval_batch_size,
              strategy)

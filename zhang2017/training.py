@@ -12,6 +12,7 @@ epoch and ends with the same numbers.
 """
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -45,6 +46,14 @@ def epoch_order(seed, epoch, n):
   return np.random.default_rng([seed, 3, epoch]).permutation(n)
 
 
+def weights_fingerprint(model):
+  """sha256 (16 hex digits) of every model variable's final bytes."""
+  h = hashlib.sha256()
+  for v in model.variables:
+    h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(v.value)).tobytes())
+  return h.hexdigest()[:16]
+
+
 def _check_output_dir(run_dir):
   try:
     os.makedirs(run_dir, exist_ok=True)
@@ -56,7 +65,7 @@ def _check_output_dir(run_dir):
                     'writable folder')
 
 
-def _save_checkpoint(path, model, optimizer, meta):
+def save_checkpoint(path, model, optimizer, meta):
   arrays = {f'v{i}': keras.ops.convert_to_numpy(v.value)
             for i, v in enumerate(model.variables)}
   arrays.update({f'o{i}': keras.ops.convert_to_numpy(v.value)
@@ -66,7 +75,7 @@ def _save_checkpoint(path, model, optimizer, meta):
   os.replace(tmp, path)
 
 
-def _load_checkpoint(path, model, optimizer, run_key):
+def load_checkpoint(path, model, optimizer, run_key):
   """Restores state; returns the saved meta, or None if there is none."""
   if not os.path.exists(path):
     return None
@@ -175,7 +184,7 @@ def train_and_evaluate(cfg, log=print):
   params = models.count_params(model)
 
   ckpt_path = os.path.join(run_dir, CHECKPOINT)
-  meta = _load_checkpoint(ckpt_path, model, optimizer, cfg.run_key())
+  meta = load_checkpoint(ckpt_path, model, optimizer, cfg.run_key())
   history = meta['history'] if meta else []
   status = meta['status'] if meta else None
   if meta:
@@ -216,7 +225,7 @@ def train_and_evaluate(cfg, log=print):
     elif epoch + 1 >= cfg.epochs:
       status = 'not_fitted'
     results.write_csv(os.path.join(run_dir, results.HISTORY), history)
-    _save_checkpoint(ckpt_path, model, optimizer,
+    save_checkpoint(ckpt_path, model, optimizer,
                      {'run_key': cfg.run_key(), 'history': history,
                       'status': status})
 
@@ -237,6 +246,7 @@ def train_and_evaluate(cfg, log=print):
       'train_size': n,
       'test_size': len(ds.y_test),
       'params': params,
+      'weights_fingerprint': weights_fingerprint(model),
       'flags': {**cfg.to_dict(), 'learning_rate': cfg.lr},
       'corruption': record,
       'provenance': results.provenance(ds.source, time.time() - start,

@@ -1,0 +1,62 @@
+"""Two local workers under MultiWorkerMirroredStrategy end with equal weights."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+import tensorflow as tf
+
+import testutil
+
+DATA = testutil.data_dir()
+
+
+def _free_ports(n):
+  socks = [socket.socket() for _ in range(n)]
+  for s in socks:
+    s.bind(('127.0.0.1', 0))
+  ports = [s.getsockname()[1] for s in socks]
+  for s in socks:
+    s.close()
+  return ports
+
+
+@unittest.skipIf(DATA is None, 'real CIFAR-10 not found')
+class MultiWorkerTest(tf.test.TestCase):
+
+  def test_two_workers_identical_weights(self):
+    out = self.create_tempdir().full_path
+    workers = [f'localhost:{p}' for p in _free_ports(2)]
+    procs = []
+    for i in range(2):
+      env = {**os.environ, 'PYTHONPATH': testutil.ROOT,
+             'KERAS_BACKEND': 'tensorflow', 'ZHANG2017_DATA_DIR': DATA,
+             'TF_CONFIG': json.dumps({'cluster': {'worker': workers},
+                                      'task': {'type': 'worker', 'index': i}})}
+      procs.append(subprocess.Popen(
+          [sys.executable, '-m', 'zhang2017.train', '--dataset=cifar10',
+           '--model=mlp_1x512', '--labels=random', '--train_size=512',
+           '--epochs=2', '--dropout=0.2', f'--output_dir={out}'],
+          cwd=testutil.ROOT, env=env, stdout=subprocess.PIPE,
+          stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, log in zip(procs, logs):
+      self.assertEqual(p.returncode, 0, log[-3000:])
+    results = []
+    for d in (out, os.path.join(out, 'worker-1')):
+      with open(os.path.join(d, 'result.json')) as f:
+        results.append(json.load(f))
+    chief, other = results
+    self.assertEqual(chief['weights_fingerprint'],
+                     other['weights_fingerprint'])
+    self.assertEqual(chief['train_loss'], other['train_loss'])
+    self.assertEqual(chief['epochs'], 2)
+    # Training happened: the weights moved from their initial values.
+    self.assertNotEqual(chief['train_accuracy'], 0.0)
+
+
+if __name__ == '__main__':
+  tf.test.main()

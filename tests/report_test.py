@@ -1,0 +1,120 @@
+"""The report on a small fixture set of result files."""
+
+import json
+import os
+
+import tensorflow as tf
+
+import testutil
+from zhang2017 import reporting
+from zhang2017 import results
+
+FLAGS_DIR = os.path.join(testutil.ROOT, 'flags')
+
+
+def _result(model, status, train, test, epochs, labels='true', p=0.0,
+            train_size=None):
+  return {
+      'status': status, 'train_accuracy': train, 'test_accuracy': test,
+      'epochs': epochs, 'epochs_to_fit': epochs if status == 'fitted' else None,
+      'steps_per_epoch': 391, 'params': 1,
+      'flags': {'dataset': 'cifar10', 'data_dir': None, 'model': model,
+                'labels': labels, 'corrupt_prob': p, 'pixels': 'none',
+                'random_crop': False, 'augment': False, 'weight_decay': 0.0,
+                'dropout': 0.0, 'batch_size': 128, 'learning_rate': 0.01,
+                'lr_decay': 0.95, 'momentum': 0.9, 'epochs': 100, 'seed': 0,
+                'train_size': train_size, 'eval_batch_size': 1000,
+                'mixed_precision': False, 'output_dir': 'x'},
+      'corruption': {}, 'provenance': {
+          'backend': 'jax', 'device': 'cpu: test', 'precision': 'float32',
+          'dataset_source': 'cifar10-jpeg.zip (sha256 0)',
+          'git_commit': 'abcdef0123'}}
+
+
+def _put(root, exp, row, seed, result, accs=(0.5, 1.0)):
+  d = os.path.join(root, exp, row, f'seed{seed}')
+  os.makedirs(d)
+  results.write_json(os.path.join(d, 'result.json'), result)
+  results.write_csv(os.path.join(d, 'history.csv'), [
+      {'epoch': i + 1, 'step': 391 * (i + 1), 'train_loss': 2.0 - i,
+       'train_accuracy': a, 'test_accuracy': 0.3} for i, a in enumerate(accs)])
+
+
+class ReportTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    _put(self.root, 'table1', 'mlp_1x512', 0,
+         _result('mlp_1x512', 'fitted', 1.0, 0.50, 30))
+    _put(self.root, 'table1', 'mlp_1x512', 1,
+         _result('mlp_1x512', 'fitted', 1.0, 0.52, 32))
+    # A subset run must never appear as the paper row.
+    _put(self.root, 'table1', 'mlp_3x512', 0,
+         _result('mlp_3x512', 'fitted', 1.0, 0.40, 5, train_size=2000))
+    _put(self.root, 'appendix', 'alexnet_wd_random', 0, dict(
+        _result('alexnet_small', 'diverged', 0.1, 0.1, 3, labels='random'),
+        flags={**_result('alexnet_small', 'diverged', 0, 0, 3)['flags'],
+               'labels': 'random', 'weight_decay': 0.0005}))
+    _put(self.root, 'appendix', 'mlp_1x512_wd_random', 0, dict(
+        _result('mlp_1x512', 'not_fitted', 0.97, 0.1, 100, labels='random'),
+        flags={**_result('mlp_1x512', 'not_fitted', 0, 0, 100)['flags'],
+               'labels': 'random', 'weight_decay': 0.0005}))
+    _put(self.root, 'fig1bc', 'mlp_1x512_p05', 0,
+         _result('mlp_1x512', 'fitted', 1.0, 0.3, 4, 'partial', 0.5),
+         accs=(0.5, 0.9, 0.99, 1.0))
+
+  def build(self):
+    reporting.build(self.root, FLAGS_DIR)
+    with open(os.path.join(self.root, 'README.md')) as f:
+      return f.read()
+
+  def test_rows_numbers_and_missing_rows(self):
+    text = self.build()
+    row = [l for l in text.splitlines() if l.startswith('| MLP 1x512, crop no, wd no')]
+    self.assertLen(row, 1)
+    # Paper 100.00 / 50.51 beside ours: mean ± std over the two seeds.
+    self.assertIn('| 100.00 | 100.00 ± 0.00 | 50.51 | 51.00 ± 1.41 | 2 | fitted in 31 '
+                  'epochs |', row[0])
+    self.assertIn('jax, cpu: test, float32, cifar10-jpeg.zip, abcdef0', row[0])
+    subset = [l for l in text.splitlines()
+              if l.startswith('| MLP 3x512, crop no, wd no')][0]
+    self.assertIn('not run', subset)
+    self.assertNotIn('40.00', subset)
+
+  def test_diverged_and_not_fitted_read_as_the_paper_does(self):
+    text = self.build()
+    alex = [l for l in text.splitlines()
+            if l.startswith('| Alexnet, weight decay')][0]
+    self.assertIn('failed to converge (diverged, epoch 3)', alex)
+    mlp = [l for l in text.splitlines()
+           if l.startswith('| MLP 1x512, weight decay')][0]
+    self.assertIn('| 99.21 | 97.00 |', mlp)
+    self.assertIn('failed to converge in 100 epochs', mlp)
+
+  def test_same_run_is_borrowed_for_an_identical_configuration(self):
+    text = self.build()
+    # fig1bc p=0.0 for MLP 1x512 is the same computation as table1/mlp_1x512.
+    pts = reporting.fig1bc_points(reporting.load_all(self.root), FLAGS_DIR)
+    ps = {p: (rel, err) for p, rel, err, _ in pts['mlp_1x512']}
+    self.assertIn(0.0, ps)
+    self.assertAllClose(ps[0.0], (1.0, 0.5))
+    # p=0.5 reaches 98% at step 3 * 391 against 2 * 391 for p=0.
+    self.assertAllClose(ps[0.5], (1.5, 0.7))
+    self.assertIn('| mlp_1x512 | 0.5 | 1.50 | 70.00 |', text)
+
+  def test_outputs_exist_and_are_reproducible(self):
+    self.build()
+    names = ['README.md', 'table1.csv', 'appendix.csv', 'table2.csv',
+             'fig1a.png', 'fig1b.png', 'fig1c.png', 'fig2b.png']
+    first = {n: open(os.path.join(self.root, n), 'rb').read() for n in names}
+    self.build()
+    for n in names:
+      with open(os.path.join(self.root, n), 'rb') as f:
+        self.assertEqual(f.read(), first[n], n)
+    with open(os.path.join(self.root, 'table1.csv')) as f:
+      self.assertLen(f.readlines(), 20)
+
+
+if __name__ == '__main__':
+  tf.test.main()
