@@ -1,0 +1,194 @@
+"""Section 5: the minimum-norm interpolant K alpha = y, solved on a small machine.
+
+SGD from zero on a linear model (or a kernel machine) stays in the span of
+the data, so when it interpolates it finds alpha = K^-1 y: the minimum-norm
+solution. On all 60,000 MNIST images K is 60,000^2: 14.4 GB in float32,
+28.8 GB in float64, and the LAPACK wrappers here index with 32 bits (over
+2^31 elements they crash). So the matrix is kept as its lower triangle in
+square tiles (float32, about half the memory) and factored by a tiled
+right-looking Cholesky in place: every LAPACK/BLAS call sees one tile or one
+column panel, far below 2^31 elements; the trailing update is one matrix
+product per tile column. The kernel is built tile by tile too (lower tiles
+only), and test predictions are computed in tiles without forming K_test.
+"""
+
+import math
+import resource
+import time
+
+import numpy as np
+from scipy.linalg import blas
+from scipy.linalg import lapack
+
+TILE = 2048
+
+
+def gaussian_tile(xa, xb, sqa, sqb, gamma, dim):
+  """exp(-gamma * |x - x'|^2 / dim) for two row blocks (float32)."""
+  d2 = sqa[:, None] + sqb[None, :] - 2.0 * (xa @ xb.T)
+  np.maximum(d2, 0.0, out=d2)
+  d2 *= np.float32(-gamma / dim)
+  return np.exp(d2, out=d2)
+
+
+def linear_tile(xa, xb, sqa, sqb, gamma, dim):
+  del sqa, sqb, gamma, dim
+  return xa @ xb.T
+
+
+KERNELS = {'gaussian': gaussian_tile, 'linear': linear_tile}
+
+
+class TiledSPD:
+  """A symmetric matrix as its lower-triangle tiles {(i, j): array}, i >= j."""
+
+  def __init__(self, n, tile=TILE):
+    self.n, self.tile = n, tile
+    self.edges = list(range(0, n, tile)) + [n]
+    self.t = len(self.edges) - 1
+    self.tiles = {}
+
+  def rows(self, i):
+    return slice(self.edges[i], self.edges[i + 1])
+
+  @classmethod
+  def kernel(cls, x, kernel='gaussian', gamma=10.0, l2=0.0, tile=TILE):
+    """K(x, x) (+ l2 * I) for rows x (n, d) float32, lower tiles only."""
+    x = np.ascontiguousarray(x, np.float32)
+    m = cls(len(x), tile)
+    sq = np.einsum('ij,ij->i', x, x)
+    fn = KERNELS[kernel]
+    for i in range(m.t):
+      ri = m.rows(i)
+      for j in range(i + 1):
+        rj = m.rows(j)
+        m.tiles[i, j] = fn(x[ri], x[rj], sq[ri], sq[rj], gamma, x.shape[1])
+      if l2:
+        m.tiles[i, i][np.diag_indices_from(m.tiles[i, i])] += np.float32(l2)
+    return m
+
+  def cholesky(self, log=None):
+    """Overwrites the tiles with L (K = L L^T), tiled right-looking."""
+    for k in range(self.t):
+      t0 = time.time()
+      lkk, info = lapack.spotrf(self.tiles[k, k], lower=1, clean=1,
+                                overwrite_a=1)
+      if info:
+        raise np.linalg.LinAlgError(
+            f'tile {k}: the matrix is not positive definite in float32 '
+            f'(LAPACK info {info}); add --l2 or use a smaller gamma')
+      self.tiles[k, k] = lkk
+      if k + 1 == self.t:
+        break
+      # Panel: A_ik <- A_ik L_kk^-T, all tiles below at once.
+      panel = np.concatenate([self.tiles[i, k] for i in range(k + 1, self.t)])
+      panel = blas.strsm(1.0, lkk, panel, side=1, lower=1, trans_a=1,
+                         overwrite_b=1)
+      # Trailing update A_ij -= A_ik A_jk^T for i >= j > k: one product per
+      # column j of tiles, rows j..t stacked.
+      off = self.edges[k + 1]
+      for i in range(k + 1, self.t):
+        r = self.rows(i)
+        self.tiles[i, k] = panel[r.start - off:r.stop - off]
+      for j in range(k + 1, self.t):
+        rj = self.rows(j)
+        below = panel[rj.start - off:]
+        upd = below @ panel[rj.start - off:rj.stop - off].T
+        for i in range(j, self.t):
+          ri = self.rows(i)
+          self.tiles[i, j] -= upd[ri.start - rj.start:ri.stop - rj.start]
+      if log:
+        log(f'cholesky tile column {k + 1}/{self.t} ({time.time() - t0:.1f}s)')
+
+  def solve(self, y):
+    """alpha with L L^T alpha = y, from the factored tiles (float64 RHS)."""
+    z = np.array(y, np.float64)
+    for i in range(self.t):  # Forward: L z = y.
+      ri = self.rows(i)
+      for j in range(i):
+        z[ri] -= self.tiles[i, j].astype(np.float64) @ z[self.rows(j)]
+      z[ri] = _tri_solve(self.tiles[i, i], z[ri], trans=False)
+    for i in reversed(range(self.t)):  # Backward: L^T alpha = z.
+      ri = self.rows(i)
+      for j in range(i + 1, self.t):
+        z[ri] -= self.tiles[j, i].T.astype(np.float64) @ z[self.rows(j)]
+      z[ri] = _tri_solve(self.tiles[i, i], z[ri], trans=True)
+    return z
+
+  def nbytes(self):
+    return sum(t.nbytes for t in self.tiles.values())
+
+
+def _tri_solve(l, b, trans):
+  from scipy.linalg import solve_triangular  # pylint: disable=g-import-not-at-top
+  return solve_triangular(l.astype(np.float64), b, lower=True,
+                          trans='T' if trans else 'N')
+
+
+def predict(x_train, alpha, x_test, kernel='gaussian', gamma=10.0,
+            tile=TILE):
+  """K(x_test, x_train) @ alpha, tile by tile (float32 kernel, float64 sum)."""
+  xtr = np.ascontiguousarray(x_train, np.float32)
+  xte = np.ascontiguousarray(x_test, np.float32)
+  sqtr = np.einsum('ij,ij->i', xtr, xtr)
+  sqte = np.einsum('ij,ij->i', xte, xte)
+  out = np.zeros((len(xte), alpha.shape[1]))
+  fn = KERNELS[kernel]
+  for s in range(0, len(xte), tile):
+    for r in range(0, len(xtr), tile):
+      k = fn(xte[s:s + tile], xtr[r:r + tile], sqte[s:s + tile],
+             sqtr[r:r + tile], gamma, xtr.shape[1])
+      out[s:s + tile] += k.astype(np.float64) @ alpha[r:r + tile]
+  return out
+
+
+def peak_memory_gb():
+  """Peak resident memory of this process so far (GB, Linux ru_maxrss)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian',
+                gamma=10.0, l2=0.0, tile=TILE, log=None):
+  """Solves K alpha = one-hot(y) and evaluates the interpolant.
+
+  Returns:
+    dict: test_error, train_error, rkhs_norm (sqrt of sum_c y_c . alpha_c),
+    max_abs_residual on a sample of training rows, timings and peak memory.
+  """
+  t0 = time.time()
+  y = np.eye(num_classes)[y_train]
+  m = TiledSPD.kernel(x_train, kernel, gamma, l2, tile)
+  t_kernel = time.time() - t0
+  m.cholesky(log)
+  alpha = m.solve(y)
+  t_solve = time.time() - t0 - t_kernel
+  tiles_gb = m.nbytes() / 1e9
+  del m
+  # Residual of the interpolation on a sample of training rows.
+  rng = np.random.default_rng(0)
+  sample = rng.choice(len(x_train), min(2000, len(x_train)), replace=False)
+  fit = predict(x_train, alpha, x_train[sample], kernel, gamma, tile)
+  resid = fit - y[sample] - (l2 * alpha[sample] if l2 else 0)
+  pred = predict(x_train, alpha, x_test, kernel, gamma, tile)
+  return {
+      'test_error': float(np.mean(pred.argmax(1) != y_test)),
+      'train_error_sample': float(np.mean(fit.argmax(1) != y_train[sample])),
+      'rkhs_norm': float(math.sqrt(max(np.sum(y * alpha), 0.0))),
+      'max_abs_residual': float(np.abs(resid).max()),
+      'kernel_seconds': round(t_kernel, 2),
+      'solve_seconds': round(t_solve, 2),
+      'total_seconds': round(time.time() - t0, 2),
+      'matrix_gb': round(tiles_gb, 2),
+      'peak_memory_gb': round(peak_memory_gb(), 2),
+  }
+
+
+def sgd_least_squares(x, y, lr, steps, seed=0, batch=None):
+  """Plain SGD on 0.5 |X w - y|^2 from w = 0 (for the span argument's test)."""
+  rng = np.random.default_rng(seed)
+  w = np.zeros((x.shape[1],) + y.shape[1:])
+  n = len(x)
+  for _ in range(steps):
+    idx = rng.choice(n, batch, replace=False) if batch else np.arange(n)
+    w -= lr * x[idx].T @ (x[idx] @ w - y[idx]) / len(idx)
+  return w
