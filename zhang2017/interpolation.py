@@ -68,7 +68,13 @@ class TiledSPD:
     return m
 
   def cholesky(self, log=None):
-    """Overwrites the tiles with L (K = L L^T), tiled right-looking."""
+    """Overwrites the tiles with L (K = L L^T), tiled right-looking.
+
+    Tiles are Fortran-ordered, so every BLAS call (strsm, ssyrk, sgemm)
+    updates its tile in place: no panel copies, no temporaries.
+    """
+    for key, t in self.tiles.items():
+      self.tiles[key] = np.asfortranarray(t)
     for k in range(self.t):
       t0 = time.time()
       lkk, info = lapack.spotrf(self.tiles[k, k], lower=1, clean=1,
@@ -78,25 +84,17 @@ class TiledSPD:
             f'tile {k}: the matrix is not positive definite in float32 '
             f'(LAPACK info {info}); add --l2 or use a smaller gamma')
       self.tiles[k, k] = lkk
-      if k + 1 == self.t:
-        break
-      # Panel: A_ik <- A_ik L_kk^-T, all tiles below at once.
-      panel = np.concatenate([self.tiles[i, k] for i in range(k + 1, self.t)])
-      panel = blas.strsm(1.0, lkk, panel, side=1, lower=1, trans_a=1,
-                         overwrite_b=1)
-      # Trailing update A_ij -= A_ik A_jk^T for i >= j > k: one product per
-      # column j of tiles, rows j..t stacked.
-      off = self.edges[k + 1]
-      for i in range(k + 1, self.t):
-        r = self.rows(i)
-        self.tiles[i, k] = panel[r.start - off:r.stop - off]
-      for j in range(k + 1, self.t):
-        rj = self.rows(j)
-        below = panel[rj.start - off:]
-        upd = below @ panel[rj.start - off:rj.stop - off].T
-        for i in range(j, self.t):
-          ri = self.rows(i)
-          self.tiles[i, j] -= upd[ri.start - rj.start:ri.stop - rj.start]
+      for i in range(k + 1, self.t):  # A_ik <- A_ik L_kk^-T
+        self.tiles[i, k] = blas.strsm(1.0, lkk, self.tiles[i, k], side=1,
+                                      lower=1, trans_a=1, overwrite_b=1)
+      for j in range(k + 1, self.t):  # A_ij -= A_ik A_jk^T, i >= j > k
+        ajk = self.tiles[j, k]
+        self.tiles[j, j] = blas.ssyrk(-1.0, ajk, beta=1.0, c=self.tiles[j, j],
+                                      lower=1, overwrite_c=1)
+        for i in range(j + 1, self.t):
+          self.tiles[i, j] = blas.sgemm(-1.0, self.tiles[i, k], ajk,
+                                        beta=1.0, c=self.tiles[i, j],
+                                        trans_b=1, overwrite_c=1)
       if log:
         log(f'cholesky tile column {k + 1}/{self.t} ({time.time() - t0:.1f}s)')
 
