@@ -155,10 +155,10 @@ def _check(ds, paths):
 
 def _find_cifar10(d):
   for fname, reader in (('cifar10-jpeg.zip', _read_cifar_zip),
-                        ('cifar-10-python.tar.gz', _read_cifar_python_tar),
-                        ('cifar-10-batches-py', _read_cifar_python_dir),
-                        ('cifar-10-binary.tar.gz', _read_cifar_binary_tar),
-                        ('cifar-10-batches-bin', _read_cifar_binary_dir)):
+                        ('cifar-10-python.tar.gz', _read_cifar_python),
+                        ('cifar-10-batches-py', _read_cifar_python),
+                        ('cifar-10-binary.tar.gz', _read_cifar_binary),
+                        ('cifar-10-batches-bin', _read_cifar_binary)):
     p = os.path.join(d, fname)
     if os.path.exists(p):
       return reader, [p]
@@ -199,54 +199,49 @@ def _read_cifar_zip(path):
   return out['train'] + out['test']
 
 
-def _cifar_python_batches(get):
+_PY_BATCHES = [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']
+_BIN_BATCHES = [f'{b}.bin' for b in _PY_BATCHES]
+
+
+def _members(path, folder, names):
+  """{name: bytes} from a .tar.gz archive holding `folder`, or that folder."""
+  try:
+    if os.path.isdir(path):
+      out = {}
+      for n in names:
+        with open(os.path.join(path, n), 'rb') as f:
+          out[n] = f.read()
+      return out
+    with tarfile.open(path) as t:
+      return {n: t.extractfile(f'{folder}/{n}').read() for n in names}
+  except (OSError, KeyError, tarfile.TarError, EOFError) as e:
+    raise UserError(f'{path} is incomplete or damaged ({e}); replace it') from e
+
+
+def _read_cifar_python(path):
+  raw = _members(path, 'cifar-10-batches-py', _PY_BATCHES)
   xs, ys = [], []
-  for b in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
-    d = pickle.loads(get(b), encoding='bytes')
+  for b in _PY_BATCHES:
+    d = pickle.loads(raw[b], encoding='bytes')
     xs.append(np.asarray(d[b'data'], np.uint8).reshape(-1, 3, 32, 32)
               .transpose(0, 2, 3, 1))
     ys.append(np.asarray(d[b'labels'], np.int64))
   return (np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5])
 
 
-def _read_cifar_python_tar(path):
-  with tarfile.open(path) as t:
-    return _cifar_python_batches(
-        lambda b: t.extractfile(f'cifar-10-batches-py/{b}').read())
-
-
-def _read_cifar_python_dir(path):
-  def get(b):
-    with open(os.path.join(path, b), 'rb') as f:
-      return f.read()
-  return _cifar_python_batches(get)
-
-
-def _cifar_binary_batches(get):
+def _read_cifar_binary(path):
+  raw = _members(path, 'cifar-10-batches-bin', _BIN_BATCHES)
   parts = []
-  for b in [f'data_batch_{i}.bin' for i in range(1, 6)] + ['test_batch.bin']:
-    raw = np.frombuffer(get(b), np.uint8)
-    if raw.size % 3073:
-      raise UserError(f'CIFAR-10 binary batch {b} has {raw.size} bytes, not a '
-                      'multiple of 3073; replace the damaged file')
-    raw = raw.reshape(-1, 3073)
-    parts.append((raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1),
-                  raw[:, 0].astype(np.int64)))
+  for b in _BIN_BATCHES:
+    rows = np.frombuffer(raw[b], np.uint8)
+    if rows.size % 3073:
+      raise UserError(f'CIFAR-10 binary batch {b} has {rows.size} bytes, not '
+                      'a multiple of 3073; replace the damaged file')
+    rows = rows.reshape(-1, 3073)
+    parts.append((rows[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1),
+                  rows[:, 0].astype(np.int64)))
   return (np.concatenate([p[0] for p in parts[:5]]),
           np.concatenate([p[1] for p in parts[:5]]), parts[5][0], parts[5][1])
-
-
-def _read_cifar_binary_tar(path):
-  with tarfile.open(path) as t:
-    return _cifar_binary_batches(
-        lambda b: t.extractfile(f'cifar-10-batches-bin/{b}').read())
-
-
-def _read_cifar_binary_dir(path):
-  def get(b):
-    with open(os.path.join(path, b), 'rb') as f:
-      return f.read()
-  return _cifar_binary_batches(get)
 
 
 # ---------------------------------------------------------------- MNIST

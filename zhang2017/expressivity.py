@@ -72,6 +72,7 @@ def run(dataset, data_dir, labels, corrupt_prob, seed, train_size):
 
 
 def main(argv):
+  results.git_commit()  # Record the code as it is at the start.
   del argv
   out = _OUTPUT_DIR.value or os.path.join(
       ROOT, 'results', 'theory', f'expressivity-{_DATASET.value}-{_LABELS.value}')

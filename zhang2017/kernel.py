@@ -70,6 +70,7 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
 
 
 def main(argv):
+  results.git_commit()  # Record the code as it is at the start.
   del argv
   out = _OUTPUT_DIR.value or os.path.join(
       ROOT, 'results', 'theory',

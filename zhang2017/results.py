@@ -6,6 +6,7 @@ leaves a truncated one.
 """
 
 import csv
+import functools
 import io
 import json
 import os
@@ -65,8 +66,12 @@ def load(run_dir):
     return json.load(f)
 
 
+@functools.lru_cache(maxsize=None)
 def git_commit():
   """HEAD of the checkout this package runs from (+ '-dirty'), or 'unknown'.
+
+  Cached: the binaries call it when they start, so a result records the code
+  it was run with, not edits made to the checkout while it ran.
 
   $ZHANG2017_GIT_COMMIT wins: a copy of the tree without .git (the lent GPU
   machine) is told the commit it was made from.

@@ -22,6 +22,7 @@ from zhang2017 import config as config_lib
 from zhang2017 import corruption
 from zhang2017 import data
 from zhang2017 import models
+from zhang2017 import results
 from zhang2017 import training
 from zhang2017.errors import UserError
 
@@ -85,6 +86,7 @@ def config_from_flags():
 
 
 def main(argv):
+  results.git_commit()  # Record the code as it is at the start.
   if len(argv) > 1:
     raise UserError(f'unexpected arguments {" ".join(argv[1:])}; flags take '
                     'the form --name=value')
