@@ -120,7 +120,8 @@ def _provenance(rs):
   for _, r in rs:
     p = r['provenance']
     s = (f'{p["backend"]}, {p["device"]}, {p.get("precision", "float32")}, '
-         f'{p["dataset_source"].split(" ")[0]}, {p["git_commit"][:7]}')
+         f'{p["dataset_source"].split(" (")[0].split(",")[0]}, '
+         f'{p["git_commit"][:7]}')
     if s not in seen:
       seen.append(s)
   return '; '.join(seen)
@@ -329,6 +330,11 @@ def build(results_dir, flags_dir):
       '\n'.join(fig_rows) + '\n',
   ]
   sections += _theory_section(results_dir)
+  gpu = sorted(glob.glob(os.path.join(results_dir, 'gpu', '*', 'README.md')))
+  if gpu:
+    sections += ['## Accelerator sessions\n', '\n'.join(
+        f'- [{os.path.relpath(os.path.dirname(g), results_dir)}]'
+        f'({os.path.relpath(g, results_dir)})' for g in gpu) + '\n']
   results.atomic_write(os.path.join(results_dir, 'README.md'),
                        '\n'.join(sections))
 
@@ -341,7 +347,9 @@ def _theory_section(results_dir):
       r = json.load(f)
     name = os.path.basename(os.path.dirname(path))
     keys = [k for k in r.get('summary_keys', []) if k in r]
-    cells = ', '.join(f'{k} {r[k]}' for k in keys)
+    cells = ', '.join(
+        f'{k} {r[k]:.4g}' if isinstance(r[k], float) else f'{k} {r[k]}'
+        for k in keys)
     lines.append(f'| {name} | {r.get("paper", "")} | {cells} | '
                  f'{_provenance([(None, r)])} |')
   if not lines:
