@@ -122,12 +122,8 @@ class _TensorBoard:
 def _evaluate(trainer, split, labels):
   logits = trainer.predict(split)
   correct = logits.argmax(axis=1) == labels
-  loss = float(softmax_ce_mean(logits, labels))
+  loss = float(trainers.softmax_cross_entropy(logits, labels).mean())
   return loss, correct
-
-
-def softmax_ce_mean(logits, labels):
-  return trainers.softmax_cross_entropy(logits, labels).mean()
 
 
 def _fraction(mask):
