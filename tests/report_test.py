@@ -1,6 +1,5 @@
 """The report on a small fixture set of result files."""
 
-import json
 import os
 
 import tensorflow as tf

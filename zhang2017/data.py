@@ -50,10 +50,6 @@ class Dataset:
   source: str  # what was read: file name and sha256 prefix, or tfds
 
 
-def num_classes(name):
-  return _NUM_CLASSES[name]
-
-
 def default_data_dir(data_dir=None):
   """`data_dir`, else $ZHANG2017_DATA_DIR, else None (tfds' default)."""
   return data_dir or os.environ.get('ZHANG2017_DATA_DIR') or None

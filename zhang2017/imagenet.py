@@ -16,6 +16,7 @@ epochs. Training accuracy is measured on a fixed, seeded sample of
 would cost as much as training).
 """
 
+import contextlib
 import glob
 import math
 import os
@@ -186,7 +187,6 @@ def train_and_evaluate(cfg, log=print):
   precision = distribute.setup(cfg.seed, cfg.mixed_precision)
   strategy = distribute.get_strategy()
   steps_per_epoch = math.ceil(n / cfg.batch_size)
-  import contextlib  # pylint: disable=g-import-not-at-top
   with strategy.scope() if strategy else contextlib.nullcontext():
     model = models.build(cfg.model, num_classes, (IMAGE_SIZE, IMAGE_SIZE, 3),
                          augment=cfg.augment, weight_decay=cfg.weight_decay,
@@ -222,12 +222,8 @@ def train_and_evaluate(cfg, log=print):
     log(f'epoch {epoch + 1}/{cfg.epochs}  train top-1 '
         f'{tr["accuracy"]:.4f}  test top-1 {te["accuracy"]:.4f}  top-5 '
         f'{te["top5"]:.4f}')
-    if not math.isfinite(h.history['loss'][-1]):
-      status = 'diverged'
-    elif tr['accuracy'] >= 1.0:
-      status = 'fitted'
-    elif epoch + 1 >= cfg.epochs:
-      status = 'not_fitted'
+    status = training.epoch_status((h.history['loss'][-1],),
+                                   tr['accuracy'] >= 1.0, epoch, cfg.epochs)
     results.write_csv(os.path.join(cfg.output_dir, results.HISTORY), history)
     training.save_checkpoint(ckpt, model, optimizer,
                              {'run_key': cfg.run_key(), 'history': history,

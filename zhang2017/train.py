@@ -9,8 +9,6 @@ Defaults are the paper's (Appendix A). Bad input exits with status 2 and one
 line; a killed run resumes when started again with the same flags.
 """
 
-import os
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from zhang2017 import cli
 

@@ -200,6 +200,7 @@ class JaxTrainer:
     n = self._eval_x[split].shape[0]
     return np.asarray(logits).reshape(-1, logits.shape[-1])[:n]
 
+
 class StrategyTrainer(KerasTrainer):
   """A tf.distribute training loop (`strategy.run`) for several devices/workers.
 

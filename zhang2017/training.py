@@ -46,6 +46,17 @@ def epoch_order(seed, epoch, n):
   return np.random.default_rng([seed, 3, epoch]).permutation(n)
 
 
+def epoch_status(losses, fitted, epoch, epochs):
+  """A run's status after `epoch` (0-based): None while it goes on."""
+  if not all(math.isfinite(l) for l in losses):
+    return 'diverged'
+  if fitted:
+    return 'fitted'
+  if epoch + 1 >= epochs:
+    return 'not_fitted'
+  return None
+
+
 def weights_fingerprint(model):
   """sha256 (16 hex digits) of every model variable's final bytes."""
   h = hashlib.sha256()
@@ -214,12 +225,8 @@ def train_and_evaluate(cfg, log=print):
     log(f'epoch {row["epoch"]}/{cfg.epochs}  loss {train_loss:.4f}  '
         f'train acc {row["train_accuracy"]:.4f}  test acc '
         f'{row["test_accuracy"]:.4f}  ({row["seconds"]:.1f}s)')
-    if not (math.isfinite(train_loss) and math.isfinite(eval_loss)):
-      status = 'diverged'
-    elif correct.all():
-      status = 'fitted'
-    elif epoch + 1 >= cfg.epochs:
-      status = 'not_fitted'
+    status = epoch_status((train_loss, eval_loss), correct.all(), epoch,
+                          cfg.epochs)
     results.write_csv(os.path.join(run_dir, results.HISTORY), history)
     save_checkpoint(ckpt_path, model, optimizer,
                      {'run_key': cfg.run_key(), 'history': history,
