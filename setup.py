@@ -17,7 +17,6 @@ setuptools.setup(
         'pillow>=9.0',
         'matplotlib>=3.6',
         'scipy>=1.10',
-        'psutil>=5.9',
     ],
     extras_require={
         # The TensorFlow backend, tf.data, tf.distribute and tfds.

@@ -1,28 +1,65 @@
 #!/usr/bin/env bash
-# The GPU session of issue 4, as run on the lent H200 (JAX backend, bf16):
-#   bash .device/on-device.sh bash benchmarks/device_session.sh
-# 1. benchmarks/speed.py (its random-label fit run is Table 1's Inception
-#    random-labels row, kept in results/); 2. the remaining Table 1 conv rows;
-# 3. Figure 1b/1c and appendix points, as long as the deadline allows.
-# Everything runs under one deadline (BUDGET_S); finished runs' result.json and
-# history.csv are packed into $OUT/results.tgz, the logs into $OUT/logs.tgz.
+# The GPU session: every CIFAR-10 conv-net run of the paper under one deadline.
+#
+#   On the lent H200 (JAX backend, bf16; BUILD.md "GPU sessions"):
+#     ZHANG2017_GIT_COMMIT=<sha> bash .device/on-device.sh bash benchmarks/device_session.sh
+#   Rehearsal on a 2-core CPU (tiny sizes, all 38 runs, the real packing):
+#     REHEARSAL=1 bash benchmarks/device_session.sh
+#
+# 1. benchmarks/speed.py: compile time, s/epoch and wall time to fit random
+#    labels with small Inception; its fit run is the plan's
+#    table1/inception_random run (same flags), so the plan reuses it.
+# 2. python -m zhang2017.sweep --experiment=conv: 38 runs, PARALLEL at once,
+#    one JAX compilation cache, killed at the deadline (a cut run leaves no
+#    result.json).
+# 3. Finished runs' result.json + history.csv go to $OUT/results-<i>.tgz
+#    (paths relative to the results folder: unpack with
+#    `tar xzf results-0.tgz -C results`), the logs to $OUT/logs.tgz and the
+#    console output to $OUT/session.txt.
+# Environment: BUDGET_S (default 540; the deadline), PARALLEL, MEM_FRACTION,
+# STEPS_PER_CALL (from benchmarks/compile_probe.py), SKIP_BENCH=1, ROWS (a
+# comma-separated subset of the plan's rows, e.g. for the test suite).
 set -u
+cd "$(dirname "$0")/.."
 deadline=$(( $(date +%s) + ${BUDGET_S:-540} ))
-left() { echo $(( deadline - $(date +%s) > 1 ? deadline - $(date +%s) : 1 )); }
+left() { local s=$(( deadline - $(date +%s) )); echo $(( s > 1 ? s : 1 )); }
 out=${OUT:-/tmp/zhang2017-out}; mkdir -p "$out"
-export JAX_COMPILATION_CACHE_DIR=/tmp/jax-cache   # Same model, same program.
-train_flags=--mixed_precision,--eval_batch_size=2500${EXTRA_TRAIN_FLAGS:+,$EXTRA_TRAIN_FLAGS}
-sweep() {
-  timeout "$(left)" python3 -m zhang2017.sweep --parallel="${PARALLEL:-4}" \
-    --memory_fraction="${MEM_FRACTION:-0.2}" --train_flags="$train_flags" "$@"
-}
-timeout "$(left)" python3 benchmarks/speed.py --mixed_precision \
-  --models="${BENCH_MODELS:-inception_small,alexnet_small,mlp_1x512}" \
-  --epochs=2 --fit_model="${FIT_MODEL:-inception_small}" \
-  --fit_output_dir="results/table1/${FIT_ROW:-inception_random}/seed0" \
-  ${BENCH_FLAGS:-} 2>&1 | grep -v -i 'warning\|onednn\|tpu' | tee "$out/benchmark.txt"
-sweep --experiment=table1 --rows="${TABLE1_ROWS:-inception,inception_nobn_random,inception_nobn,alexnet,alexnet_random,inception_wd,inception_nobn_wd,alexnet_wd,inception_crop,alexnet_crop,inception_crop_wd,alexnet_crop_wd}"
-sweep --experiment=fig1bc --rows="${FIG1BC_ROWS:-inception_small_p05,alexnet_small_p05,inception_small_p02,alexnet_small_p02,inception_small_p08,alexnet_small_p08,inception_small_p01,alexnet_small_p01,inception_small_p03,alexnet_small_p03,inception_small_p04,alexnet_small_p04,inception_small_p06,alexnet_small_p06,inception_small_p07,alexnet_small_p07,inception_small_p09,alexnet_small_p09}"
-(find results -name result.json -o -name history.csv | tar czf "$out/results.tgz" -T -)
-(find results -name train.log | tar czf "$out/logs.tgz" -T -)
-echo "packed $(find results -name result.json | wc -l) results, $(left)s before the deadline"
+res=${RESULTS_DIR:-$out/results}   # scratch: results/ is never touched here
+mkdir -p "$res"
+export JAX_COMPILATION_CACHE_DIR=${CACHE_DIR:-/tmp/zhang2017-jax-cache}
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
+export KERAS_BACKEND=${KERAS_BACKEND:-jax} TF_CPP_MIN_LOG_LEVEL=3
+if [ -n "${REHEARSAL:-}" ]; then
+  flags=(--train_size=256 --test_size=256 --epochs=1 --eval_batch_size=256)
+  bench=(--models=inception_small --epochs=1 --fit_epochs=1 --train_size=256
+         --test_size=256 --eval_batch_size=256)
+  parallel=${PARALLEL:-2}
+else
+  flags=(--mixed_precision --eval_batch_size=2500)
+  bench=(--mixed_precision --models=inception_small,alexnet_small,mlp_1x512
+         --epochs=2 --eval_batch_size=2500)
+  parallel=${PARALLEL:-4}
+fi
+if [ -n "${STEPS_PER_CALL:-}" ]; then
+  flags+=(--steps_per_call="$STEPS_PER_CALL")
+  bench+=(--steps_per_call="$STEPS_PER_CALL")
+fi
+train_flags=$(IFS=,; echo "${flags[*]}")
+{
+  echo "device session: budget ${BUDGET_S:-540}s, parallel $parallel," \
+       "train flags $train_flags, results in $res"
+  if [ -z "${SKIP_BENCH:-}" ]; then
+    timeout "$(( $(left) > 60 ? $(left) - 60 : 1 ))" python3 benchmarks/speed.py \
+      "${bench[@]}" --fit_output_dir="$res/table1/inception_random/seed0" \
+      2>&1 | grep --line-buffered -v -i 'warning\|onednn\|tpu\|cpu_feature\|rebuild tensorflow'
+  fi
+  # Leave 30 s to pack and copy back.
+  limit=$(( $(left) > 40 ? $(left) - 30 : 10 ))
+  python3 -m zhang2017.sweep --experiment=conv --results_dir="$res" \
+    --parallel="$parallel" --memory_fraction="${MEM_FRACTION:-0.2}" \
+    --compilation_cache="$JAX_COMPILATION_CACHE_DIR" --time_limit="$limit" \
+    --train_flags="$train_flags" --pack_to="$out" ${ROWS:+--rows="$ROWS"}
+  (cd "$res" && find . -name train.log | tar czf "$out/logs.tgz" -T -)
+  echo "$(left)s left before the deadline"
+} 2>&1 | tee "$out/session.txt"

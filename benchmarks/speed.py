@@ -41,6 +41,10 @@ _FIT_MODEL = flags.DEFINE_string('fit_model', 'inception_small',
 _FIT_EPOCHS = flags.DEFINE_integer('fit_epochs', 100, 'Epoch limit of the fit.')
 _MIXED = flags.DEFINE_bool('mixed_precision', False, 'bfloat16 compute.')
 _TRAIN_SIZE = flags.DEFINE_integer('train_size', None, 'Subset (CPU smoke).')
+_TEST_SIZE = flags.DEFINE_integer('test_size', None, 'Subset (CPU smoke).')
+_STEPS_PER_CALL = flags.DEFINE_integer(
+    'steps_per_call', None, 'JAX: training steps per compiled call (0: an '
+    'epoch; default: 1 on a CPU, an epoch on a GPU).')
 _PEAK = flags.DEFINE_float('peak_tflops', 790.0,
                            'Device peak for the floor: bf16 matrix TFLOP/s '
                            '(790 measured on the H200 here).')
@@ -83,7 +87,8 @@ def time_model(name, ds, precision_flag):
   model = models.build(name, ds.num_classes, ds.x_train.shape[1:])
   opt = keras.optimizers.SGD(0.01, momentum=0.9)
   trainer = trainers.make(model, opt, (ds.x_train, ds.y_train), ds.x_test,
-                          128, _EVAL_BATCH.value)
+                          128, _EVAL_BATCH.value,
+                          steps_per_call=_STEPS_PER_CALL.value)
   n = len(ds.y_train)
   t0 = time.time()
   trainer.train_epoch(0, training.epoch_order(0, 0, n))
@@ -98,9 +103,9 @@ def time_model(name, ds, precision_flag):
   trainer.predict('test')
   eval_s = time.time() - t0
   epoch = float(np.median(times))
-  flops = 3 * forward_flops(model) * n
+  flops = 3 * forward_flops(model) * (n // 128 * 128)  # Full batches.
   return {'model': name, 'compile_s': first - epoch, 'epoch_s': epoch,
-          'img_s': n / epoch, 'eval_s': eval_s, 'epoch_tflop': flops / 1e12,
+          'img_s': n // 128 * 128 / epoch, 'eval_s': eval_s, 'epoch_tflop': flops / 1e12,
           'floor_fraction': flops / 1e12 / _PEAK.value / epoch}
 
 
@@ -109,9 +114,11 @@ def main(argv):
   print(f'backend {keras.backend.backend()}, device '
         f'{results.device_description()}, mixed_precision '
         f'{_MIXED.value}, commit {results.git_commit()}')
-  cfg = config_lib.Config(labels='random', train_size=_TRAIN_SIZE.value)
+  cfg = config_lib.Config(labels='random', train_size=_TRAIN_SIZE.value,
+                          test_size=_TEST_SIZE.value)
   ds, _, _ = training.prepare_data(cfg)
-  print(f'{len(ds.y_train)} training images, random labels, batch 128\n')
+  print(f'{len(ds.y_train)} training images, random labels, batch 128, '
+        f'steps per call {_STEPS_PER_CALL.value} (None: the default)\n')
   print(f'{"model":<18}{"compile s":>10}{"s/epoch":>9}{"img/s":>10}'
         f'{"eval s":>8}{"TFLOP/ep":>10}{"floor %":>9}')
   for name in [m for m in _MODELS.value if m]:
@@ -126,7 +133,8 @@ def main(argv):
     fit_cfg = config_lib.Config(
         model=_FIT_MODEL.value, labels='random', epochs=_FIT_EPOCHS.value,
         mixed_precision=_MIXED.value, train_size=_TRAIN_SIZE.value,
-        eval_batch_size=_EVAL_BATCH.value, output_dir=d)
+        test_size=_TEST_SIZE.value, eval_batch_size=_EVAL_BATCH.value,
+        steps_per_call=_STEPS_PER_CALL.value, output_dir=d)
     t0 = time.time()
     res = training.train_and_evaluate(fit_cfg, log=lambda s: None)
     wall = time.time() - t0

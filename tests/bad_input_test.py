@@ -140,5 +140,38 @@ class BadInputTest(tf.test.TestCase):
     self.check(['--model=mlp_1x512', 'extra'], 'unexpected arguments')
 
 
+
+class InProcessErrorsTest(tf.test.TestCase):
+  """The same contract without a subprocess: a `UserError` naming the fix."""
+
+  def test_sizes(self):
+    from zhang2017 import config as config_lib  # pylint: disable=g-import-not-at-top
+    from zhang2017 import data  # pylint: disable=g-import-not-at-top
+    from zhang2017.errors import UserError  # pylint: disable=g-import-not-at-top
+    ds = data.synthetic(300, 50)
+    with self.assertRaisesRegex(UserError, r'--train_size=400 is larger than '
+                                r'the 300 images of synthetic; use at most 300'):
+      data.subset(ds, 400, 0)
+    with self.assertRaisesRegex(UserError, '--test_size=51 is larger'):
+      data.subset(ds, None, 0, 51)
+    self.assertLen(data.subset(ds, 200, 0, 20).x_test, 20)
+    for cfg, expect in (
+        (config_lib.Config(train_size=100), 'smaller than --batch_size=128'),
+        (config_lib.Config(test_size=0), '--test_size=0 must be at least 1'),
+        (config_lib.Config(steps_per_call=-1), '--steps_per_call=-1'),
+        (config_lib.Config(dataset='imagenet', model='inception_v3',
+                           random_crop=True), 'not implemented for ImageNet')):
+      with self.subTest(expect):
+        with self.assertRaisesRegex(UserError, expect):
+          config_lib.validate(cfg)
+
+  def test_data_dir_naming_a_file(self):
+    from zhang2017 import data  # pylint: disable=g-import-not-at-top
+    from zhang2017.errors import UserError  # pylint: disable=g-import-not-at-top
+    f = self.create_tempfile('cifar10-jpeg.zip').full_path
+    with self.assertRaisesRegex(UserError, 'is a file; pass the folder'):
+      data.load('cifar10', f)
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -1,10 +1,15 @@
 """The report on a small fixture set of result files."""
 
 import os
+import subprocess
+import sys
 
+import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 import testutil
+from zhang2017 import figures
 from zhang2017 import reporting
 from zhang2017 import results
 
@@ -85,22 +90,54 @@ class ReportTest(tf.test.TestCase):
     text = self.build()
     alex = [l for l in text.splitlines()
             if l.startswith('| Alexnet, weight decay')][0]
-    self.assertIn('failed to converge (diverged, epoch 3)', alex)
+    # The paper's words for its AlexNet row; ours says what happened.
+    self.assertIn('| failed to converge | not run | 1 | diverged (loss not '
+                  'finite) at epoch 3 |', alex)
     mlp = [l for l in text.splitlines()
            if l.startswith('| MLP 1x512, weight decay')][0]
     self.assertIn('| 99.21 | 97.00 |', mlp)
-    self.assertIn('failed to converge in 100 epochs', mlp)
+    self.assertIn('not fitted in 100 epochs (97.00%)', mlp)
+    self.assertNotIn('failed to converge', mlp)
 
   def test_same_run_is_borrowed_for_an_identical_configuration(self):
     text = self.build()
     # fig1bc p=0.0 for MLP 1x512 is the same computation as table1/mlp_1x512.
-    pts = reporting.fig1bc_points(reporting.load_all(self.root), FLAGS_DIR)
-    ps = {p: (rel, err) for p, rel, err, _ in pts['mlp_1x512']}
-    self.assertIn(0.0, ps)
-    self.assertAllClose(ps[0.0], (1.0, 0.5))
+    pts = figures.fig1bc_points(reporting.load_runs(self.root), FLAGS_DIR,
+                                reporting.row_runs)
+    mlp = pts[pts['model'] == 'mlp_1x512'].groupby('p')[
+        ['relative', 'test_error']].mean()
+    # Two seeds of table1/mlp_1x512 (test 0.50 and 0.52) stand for p = 0.
+    self.assertAllClose(mlp.loc[0.0].tolist(), [1.0, 0.49])
     # p=0.5 reaches 98% at step 3 * 391 against 2 * 391 for p=0.
-    self.assertAllClose(ps[0.5], (1.5, 0.7))
-    self.assertIn('| mlp_1x512 | 0.5 | 1.50 | 70.00 |', text)
+    self.assertAllClose(mlp.loc[0.5].tolist(), [1.5, 0.7])
+    self.assertIn('| mlp_1x512 | 0.0 | 2 | 1.00 ± 0.00 | 49.00 ± 1.41 |', text)
+    self.assertIn('| mlp_1x512 | 0.5 | 1 | 1.50 | 70.00 |', text)
+
+  def test_csv_columns_are_numeric(self):
+    self.build()
+    df = pd.read_csv(os.path.join(self.root, 'table1.csv'))
+    for c in ('paper_train', 'paper_test', 'train_mean', 'train_std',
+              'test_mean', 'test_std', 'seeds'):
+      self.assertTrue(pd.api.types.is_numeric_dtype(df[c]), c)
+    row = df.set_index('row').loc['mlp_1x512']
+    self.assertAllClose([row['paper_test'], row['test_mean'], row['test_std']],
+                        [50.51, 51.0, 1.41])
+    self.assertTrue(np.isnan(df.set_index('row').loc['inception', 'test_mean']))
+    app = pd.read_csv(os.path.join(self.root, 'appendix.csv')).set_index('row')
+    self.assertTrue(np.isnan(app.loc['alexnet_wd_random', 'paper_train']))
+    self.assertEqual(app.loc['alexnet_wd_random', 'paper_note'],
+                     'failed to converge')
+    self.assertEqual(app.loc['inception_crop_random', 'train_metric'],
+                     'running')
+
+  def test_report_imports_neither_tensorflow_nor_keras(self):
+    code = ('import sys; from zhang2017 import report; '
+            'print(sorted(m for m in ("tensorflow", "keras", "jax") '
+            'if m in sys.modules))')
+    p = subprocess.run([sys.executable, '-c', code], cwd=testutil.ROOT,
+                       capture_output=True, text=True, timeout=120)
+    self.assertEqual(p.returncode, 0, p.stderr)
+    self.assertEqual(p.stdout.strip(), '[]')
 
   def test_outputs_exist_and_are_reproducible(self):
     self.build()

@@ -16,11 +16,12 @@ def data_dir():
   return None
 
 
-def run_module(module, *args, env=None, timeout=600):
-  """Runs `python -m module args` from the repo root; returns CompletedProcess."""
+def run_module(module, *args, env=None, timeout=600, cwd=ROOT):
+  """Runs `python -m module args` (from the repo root); returns
+  CompletedProcess."""
   full_env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3',
               **(env or {})}
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT,
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=cwd,
                         env=full_env, capture_output=True, text=True,
                         timeout=timeout)
 

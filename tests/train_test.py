@@ -81,25 +81,69 @@ class TrainTest(tf.test.TestCase):
                r['train_accuracy_kept'] * (2000 - n_changed)) / 2000
     self.assertAllClose(overall, r['train_accuracy'], atol=1e-9)
 
-  def test_jax_backend_same_corrupted_data(self):
+  def test_both_backends_same_data_full_batches_one_program_each(self):
     outs = {}
-    for backend in ('tensorflow', 'jax'):
-      outs[backend] = self.create_tempdir().full_path
+    for backend, per_call in (('tensorflow', 1), ('jax', 1), ('jax', 0)):
+      out = outs[backend, per_call] = self.create_tempdir().full_path
       p = self.train(*MLP, '--train_size=500', '--labels=partial',
-                     '--corrupt_prob=0.3', '--pixels=shuffled', '--epochs=1',
-                     f'--output_dir={outs[backend]}', backend=backend)
+                     '--corrupt_prob=0.3', '--pixels=shuffled', '--epochs=2',
+                     '--eval_batch_size=300', f'--steps_per_call={per_call}',
+                     f'--output_dir={out}', backend=backend)
       self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-    tf_r, jax_r = _load(outs['tensorflow']), _load(outs['jax'])
-    self.assertEqual(jax_r['provenance']['backend'], 'jax')
-    self.assertEqual(tf_r['corruption'], jax_r['corruption'])
+    tf_r = _load(outs['tensorflow', 1])
+    for per_call in (1, 0):  # A jitted step in a loop; a whole-epoch scan.
+      jax_r = _load(outs['jax', per_call])
+      self.assertEqual(jax_r['provenance']['backend'], 'jax')
+      self.assertEqual(tf_r['corruption'], jax_r['corruption'])
+      # 500 images, batch 128: 3 full steps per epoch; eval batches of 300
+      # for 500 train and 10,000 test images: one program each.
+      self.assertEqual(jax_r['steps_per_epoch'], 3)
+      self.assertEqual(jax_r['provenance']['compiled_programs'],
+                       {'train': 1, 'eval': 1})
+    self.assertEqual(tf_r['steps_per_epoch'], 3)
+    with open(os.path.join(outs['tensorflow', 1], 'history.csv')) as f:
+      self.assertEqual([int(l.split(',')[1]) for l in f.readlines()[1:]],
+                       [3, 6])
 
-  def test_sigkill_then_resume_equals_uninterrupted_run(self):
+  def test_running_accuracy_is_the_training_mode_accuracy(self):
+    out = self.create_tempdir().full_path
+    p = self.train(*MLP, '--train_size=512', '--random_crop', '--epochs=3',
+                   f'--output_dir={out}', backend='jax')
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    r = _load(out)
+    self.assertBetween(r['train_accuracy_running'], 0.05, 1.0)
+    # Random crops and weights that change during the epoch: the running
+    # accuracy is not the inference-mode accuracy on centre crops.
+    self.assertGreater(abs(r['train_accuracy_running'] - r['train_accuracy']),
+                       0.005)
+
+  def test_default_run_folder_is_derived_from_the_flags(self):
+    cwd = self.create_tempdir().full_path
+    p = testutil.run_module(
+        'zhang2017.train', '--model=mlp_1x512', '--labels=random',
+        '--epochs=1', '--train_size=256', cwd=cwd,
+        env={'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': 'jax'})
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    folder = 'runs/cifar10-mlp_1x512-random-epochs1-train_size256-seed0'
+    self.assertEqual(p.stdout.splitlines()[0], f'run folder: {folder}')
+    self.assertEqual(_load(os.path.join(cwd, folder))['train_size'], 256)
+    self.assertRegex(p.stdout, r'elapsed 0:\d\d, at most 0:00 to the epoch '
+                     'limit')
+
+  def test_sigkill_then_resume_equals_uninterrupted_run_tf(self):
+    self.check_resume('tensorflow')
+
+  def test_sigkill_then_resume_equals_uninterrupted_run_jax(self):
+    self.check_resume('jax')
+
+  def check_resume(self, backend):
     args = [*MLP, '--labels=random', '--epochs=60', '--dropout=0.3']
     ref = self.create_tempdir().full_path
-    self.assertEqual(self.train(*args, f'--output_dir={ref}').returncode, 0)
+    self.assertEqual(self.train(*args, f'--output_dir={ref}',
+                                backend=backend).returncode, 0)
     out = self.create_tempdir().full_path
     env = {**os.environ, 'PYTHONPATH': testutil.ROOT,
-           'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': 'tensorflow'}
+           'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': backend}
     proc = subprocess.Popen(
         [sys.executable, '-m', 'zhang2017.train', *args, f'--output_dir={out}'],
         cwd=testutil.ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -113,7 +157,7 @@ class TrainTest(tf.test.TestCase):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     self.assertFalse(os.path.exists(os.path.join(out, 'result.json')))
-    p = self.train(*args, f'--output_dir={out}')
+    p = self.train(*args, f'--output_dir={out}', backend=backend)
     self.assertIn('resuming', p.stdout)
     self.assertEqual(_comparable(_load(out)), _comparable(_load(ref)))
 
@@ -138,6 +182,13 @@ class TrainTest(tf.test.TestCase):
     r = _load(out)
     self.assertEqual(r['status'], 'diverged')
     self.assertLess(r['epochs'], 5)
+    out = self.create_tempdir().full_path
+    p = self.train(*MLP, '--labels=random', '--epochs=2',
+                   f'--output_dir={out}')
+    r = _load(out)
+    self.assertEqual((r['status'], r['epochs'], r['epochs_to_fit']),
+                     ('not_fitted', 2, None))
+    self.assertLess(r['train_accuracy'], 1.0)
 
 
 if __name__ == '__main__':

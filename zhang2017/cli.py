@@ -1,13 +1,57 @@
 """What every binary shares: one-line errors and exit status 2 on bad input."""
 
 import contextlib
+import dataclasses
 import os
 import sys
+import typing
 
 from absl import app
 from absl import flags
 
+from zhang2017 import config as config_lib
 from zhang2017.errors import UserError
+
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+           float: flags.DEFINE_float, str: flags.DEFINE_string}
+
+
+def define_config_flags(flag_values=flags.FLAGS):
+  """Defines one flag per `config.Config` field, help text from the field."""
+  hints = typing.get_type_hints(config_lib.Config)
+  for f in dataclasses.fields(config_lib.Config):
+    kind = hints[f.name]
+    kind = next((a for a in typing.get_args(kind) if a is not type(None)),
+                kind)  # Optional[X] -> X
+    help_text, choices = f.metadata['help'], f.metadata['choices']
+    if choices:
+      flags.DEFINE_enum(f.name, f.default, choices, help_text,
+                        flag_values=flag_values)
+    else:
+      _DEFINE[kind](f.name, f.default, help_text, flag_values=flag_values)
+
+
+def config_from_flags(flag_values=flags.FLAGS):
+  """A validated `Config` from the parsed flags of `define_config_flags`."""
+  return config_lib.validate(config_lib.Config(**{
+      f.name: flag_values[f.name].value
+      for f in dataclasses.fields(config_lib.Config)}))
+
+
+def parse_flagfile(path):
+  """A flagfile's `Config` (defaults plus its flags), read by absl's parser.
+
+  Raises:
+    UserError: a flag that is not a `Config` field, or a bad value.
+  """
+  fv = flags.FlagValues()
+  define_config_flags(fv)
+  try:
+    fv(['flagfile', f'--flagfile={path}'])
+  except flags.Error as e:
+    raise UserError(f'{path}: {e}') from e
+  return config_lib.Config(**{f.name: fv[f.name].value
+                              for f in dataclasses.fields(config_lib.Config)})
 
 
 def _parse(argv):

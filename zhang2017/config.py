@@ -1,18 +1,24 @@
 """One run's configuration: a frozen dataclass; defaults are the paper's.
 
-No absl below the binaries: `train.py` turns flags into a `Config`, and
-`validate` turns every bad combination into a one-line `UserError`.
+No absl below the binaries: `cli.define_config_flags` makes a flag of every
+field and `cli.config_from_flags` turns them into a `Config`; `validate`
+turns every bad combination into a one-line `UserError`. Importing this
+module does not import Keras.
 """
 
 import dataclasses
 import math
+import os
 from typing import Optional
 
 from zhang2017 import corruption
 from zhang2017 import data
-from zhang2017 import models
 from zhang2017.errors import UserError
 
+# The architectures `models.build` knows (named here so that reading a
+# configuration needs no Keras).
+MODELS = ('inception_small', 'inception_small_nobn', 'alexnet_small',
+          'mlp_1x512', 'mlp_3x512', 'inception_v3')
 # Appendix A: 0.1 for Inception, 0.01 for AlexNet and the MLPs.
 PAPER_LEARNING_RATE = {
     'inception_small': 0.1,
@@ -24,29 +30,66 @@ PAPER_LEARNING_RATE = {
 }
 
 
+def _field(default, help_text, choices=None):
+  """A Config field with its flag's help text (and allowed values)."""
+  return dataclasses.field(default=default,
+                           metadata={'help': help_text, 'choices': choices})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """Everything that determines a run's result (plus where it goes)."""
-  dataset: str = 'cifar10'
-  data_dir: Optional[str] = None
-  model: str = 'inception_small'
-  labels: str = 'true'
-  corrupt_prob: float = 0.0
-  pixels: str = 'none'
-  random_crop: bool = False
-  augment: bool = False
-  weight_decay: float = 0.0
-  dropout: float = 0.0
-  batch_size: int = 128
-  learning_rate: Optional[float] = None  # None: the paper's per-model value.
-  lr_decay: float = 0.95
-  momentum: float = 0.9
-  epochs: int = 100
-  seed: int = 0
-  train_size: Optional[int] = None
-  eval_batch_size: int = 1000
-  mixed_precision: bool = False
-  output_dir: Optional[str] = None
+  """Everything that determines a run's result (plus where it goes).
+
+  Each field is a flag of `zhang2017.train` (cli.define_config_flags), with
+  the help text given here: adding a field adds the flag.
+  """
+  dataset: str = _field('cifar10', 'Dataset.', data.DATASETS)
+  data_dir: Optional[str] = _field(
+      None, 'Folder with the dataset files (default: $ZHANG2017_DATA_DIR, '
+      'then the tfds default).')
+  model: str = _field('inception_small', 'Architecture (PAPER.md section 3).',
+                      MODELS)
+  labels: str = _field('true', 'true, partial (with --corrupt_prob) or '
+                       'random.', corruption.LABEL_KINDS)
+  corrupt_prob: float = _field(
+      0.0, 'Probability that a training label is redrawn uniformly (only '
+      'with --labels=partial).')
+  pixels: str = _field('none', 'Image randomization.', corruption.PIXEL_KINDS)
+  random_crop: bool = _field(False, 'Random 28x28 training crops (test: '
+                             'centre crop).')
+  augment: bool = _field(
+      False, 'Random crops, horizontal flips and rotations up to 25 degrees '
+      '(the appendix\'s "augmentation"; ImageNet: flips).')
+  weight_decay: float = _field(0.0, 'wd of a wd * sum(w^2) / 2 penalty on '
+                               'kernels.')
+  dropout: float = _field(0.0, 'Dropout rate before the classifier.')
+  batch_size: int = _field(128, 'Mini-batch size; every step is a full '
+                           'batch (the epoch\'s remainder sits it out).')
+  learning_rate: Optional[float] = _field(
+      None, 'Initial learning rate (default: 0.1 for Inception, 0.01 for '
+      'AlexNet and the MLPs).')
+  lr_decay: float = _field(0.95, 'Learning rate factor per epoch.')
+  momentum: float = _field(0.9, 'SGD momentum.')
+  epochs: int = _field(100, 'Epoch limit; the run stops earlier once it fits '
+                       'the training set (100% training accuracy).')
+  seed: int = _field(0, 'Seed for the corruption, subset, initialization and '
+                     'order.')
+  train_size: Optional[int] = _field(
+      None, 'Use a fixed, seeded subset of this many training examples '
+      '(default: all).')
+  test_size: Optional[int] = _field(
+      None, 'Evaluate on a fixed, seeded subset of this many test examples '
+      '(smoke runs and rehearsals; default: all).')
+  eval_batch_size: int = _field(1000, 'Batch size for evaluation (one shape '
+                                'for train and test).')
+  steps_per_call: Optional[int] = _field(
+      None, 'JAX backend: training steps per compiled call (rounded down to '
+      'a divisor of the steps per epoch); 0: a whole epoch; default: 1 on a '
+      'CPU, a whole epoch on a GPU.')
+  mixed_precision: bool = _field(False, 'bfloat16 compute (float32 weights).')
+  output_dir: Optional[str] = _field(
+      None, 'Run folder: result.json, history.csv, tb/ (default: '
+      'runs/<dataset>-<model>-<labels>...-seed<k>).')
 
   @property
   def lr(self):
@@ -60,10 +103,33 @@ class Config:
   def run_key(self):
     """The fields a resumed run must share with its checkpoint."""
     d = self.to_dict()
-    for k in ('data_dir', 'output_dir', 'eval_batch_size'):
+    for k in ('data_dir', 'output_dir', 'eval_batch_size', 'steps_per_call'):
       d.pop(k)
     d['learning_rate'] = self.lr
     return d
+
+
+def default_run_dir(cfg):
+  """runs/<dataset>-<model>-<labels>[-...]-seed<k>: the flags that differ
+  from the defaults, readable, so two different runs get two folders."""
+  parts = [cfg.dataset, cfg.model, cfg.labels]
+  if cfg.labels == 'partial':
+    parts[-1] += f'{cfg.corrupt_prob:g}'
+  defaults = Config(model=cfg.model)
+  skip = ('dataset', 'model', 'labels', 'corrupt_prob', 'seed', 'data_dir',
+          'output_dir', 'eval_batch_size', 'steps_per_call')
+  for f in dataclasses.fields(Config):
+    value = getattr(cfg, f.name)
+    if f.name in skip or value == getattr(defaults, f.name):
+      continue
+    if value is True:
+      parts.append(f.name)
+    elif f.name == 'pixels':
+      parts.append(f'{value}_pixels')
+    else:
+      parts.append(f'{f.name}{value:g}' if isinstance(value, float)
+                   else f'{f.name}{value}')
+  return os.path.join('runs', '-'.join(parts + [f'seed{cfg.seed}']))
 
 
 def _finite(name, value, lo=None, hi=None, lo_open=False):
@@ -88,7 +154,7 @@ def validate(cfg):
       raise UserError(f'--{name}={value} is not known; use one of '
                       f'{", ".join(allowed)}')
   choice('dataset', cfg.dataset, data.DATASETS)
-  choice('model', cfg.model, models.MODELS)
+  choice('model', cfg.model, MODELS)
   choice('labels', cfg.labels, corruption.LABEL_KINDS)
   choice('pixels', cfg.pixels, corruption.PIXEL_KINDS)
   _finite('corrupt_prob', cfg.corrupt_prob, 0.0, 1.0)
@@ -107,15 +173,27 @@ def validate(cfg):
   for name in ('batch_size', 'epochs', 'eval_batch_size'):
     if getattr(cfg, name) < 1:
       raise UserError(f'--{name}={getattr(cfg, name)} must be at least 1')
-  if cfg.train_size is not None and cfg.train_size < 1:
-    raise UserError(f'--train_size={cfg.train_size} must be at least 1 '
-                    '(or unset for the whole training set)')
+  if cfg.steps_per_call is not None and cfg.steps_per_call < 0:
+    raise UserError(f'--steps_per_call={cfg.steps_per_call} must be 0 (a '
+                    'whole epoch per call) or more')
+  for name in ('train_size', 'test_size'):
+    size = getattr(cfg, name)
+    if size is not None and size < 1:
+      raise UserError(f'--{name}={size} must be at least 1 (or unset for '
+                      'the whole split)')
+  if cfg.train_size is not None and cfg.train_size < cfg.batch_size:
+    raise UserError(f'--train_size={cfg.train_size} is smaller than '
+                    f'--batch_size={cfg.batch_size}: every step is a full '
+                    'batch; raise --train_size or lower --batch_size')
   if cfg.dataset == 'imagenet' and cfg.model != 'inception_v3':
     raise UserError(f'--dataset=imagenet needs --model=inception_v3, not '
                     f'{cfg.model}')
   if cfg.model == 'inception_v3' and cfg.dataset != 'imagenet':
     raise UserError('--model=inception_v3 is the ImageNet model; use '
                     '--dataset=imagenet or a small CIFAR model')
+  if cfg.random_crop and cfg.dataset == 'imagenet':
+    raise UserError('--random_crop is not implemented for ImageNet (Table 2 '
+                    'uses --augment); drop it')
   if (cfg.random_crop or cfg.augment) and cfg.dataset == 'mnist':
     raise UserError('--random_crop and --augment need images larger than the '
                     '28x28 crop; MNIST images are 28x28, drop them')

@@ -72,6 +72,9 @@ def load(name, data_dir=None):
     raise UserError(f'unknown dataset {name!r} for in-memory loading; '
                     'use --dataset=cifar10 or --dataset=mnist')
   data_dir = default_data_dir(data_dir)
+  if data_dir is not None and os.path.isfile(data_dir):
+    raise UserError(f'--data_dir={data_dir} is a file; pass the folder that '
+                    f'holds it (--data_dir={os.path.dirname(data_dir) or "."})')
   if data_dir is not None and not os.path.isdir(data_dir):
     raise UserError(f'data directory {data_dir!r} does not exist; {_DATA_HINT}')
   dirs = [] if data_dir is None else [data_dir, os.path.join(data_dir, name)]
@@ -323,18 +326,32 @@ def _load_tfds(name, data_dir):
 # ---------------------------------------------------------------- subsets
 
 
-def subset(ds, train_size, seed):
-  """A fixed, seeded subset of `train_size` training examples (test untouched).
+def subset(ds, train_size, seed, test_size=None):
+  """Fixed, seeded subsets of `train_size` training and `test_size` test
+  examples (None: the whole split).
 
-  The subset depends only on (train_size, seed), so two runs with the same
-  flags see the same images whatever the corruption.
+  A subset depends only on (size, seed), so two runs with the same flags see
+  the same images whatever the corruption. A run on a subset is never shown
+  as a paper row.
+
+  Raises:
+    UserError: a size larger than the split.
   """
-  if train_size is None or train_size >= len(ds.x_train):
-    return ds
-  rng = np.random.default_rng([seed, 0x5AB5E7])
-  idx = np.sort(rng.choice(len(ds.x_train), train_size, replace=False))
-  return dataclasses.replace(ds, x_train=ds.x_train[idx],
+  for name, size, n in (('train_size', train_size, len(ds.x_train)),
+                        ('test_size', test_size, len(ds.x_test))):
+    if size is not None and size > n:
+      raise UserError(f'--{name}={size} is larger than the {n:,} images of '
+                      f'{ds.name}; use at most {n} (or leave it unset)')
+  if train_size is not None and train_size < len(ds.x_train):
+    rng = np.random.default_rng([seed, 0x5AB5E7])
+    idx = np.sort(rng.choice(len(ds.x_train), train_size, replace=False))
+    ds = dataclasses.replace(ds, x_train=ds.x_train[idx],
                              y_train=ds.y_train[idx])
+  if test_size is not None and test_size < len(ds.x_test):
+    rng = np.random.default_rng([seed, 0x7E57])
+    idx = np.sort(rng.choice(len(ds.x_test), test_size, replace=False))
+    ds = dataclasses.replace(ds, x_test=ds.x_test[idx], y_test=ds.y_test[idx])
+  return ds
 
 
 def synthetic(n_train=256, n_test=64, shape=(32, 32, 3), num_classes=10,

@@ -35,6 +35,11 @@ def get_strategy():
   return None
 
 
+def replicas(strategy):
+  """Replicas a training step spans (1 without a strategy)."""
+  return strategy.num_replicas_in_sync if strategy is not None else 1
+
+
 def worker_index():
   """This process's index among TF_CONFIG workers (0: the chief), else 0."""
   cfg = json.loads(os.environ.get('TF_CONFIG') or '{}')

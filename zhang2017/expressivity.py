@@ -24,7 +24,7 @@ from zhang2017 import data
 from zhang2017 import finite_sample
 from zhang2017 import results
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = results.ROOT
 _DATASET = flags.DEFINE_enum('dataset', 'cifar10', ['cifar10', 'mnist'],
                              'Dataset (all training images).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Default $ZHANG2017_DATA_DIR.')

@@ -25,7 +25,7 @@ from zhang2017 import data
 from zhang2017 import interpolation
 from zhang2017 import results
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = results.ROOT
 PAPER = {'mnist': 'test error 1.2%, norm about 220 (kernel unstated)',
          'cifar10': 'Gaussian kernel on pixels: test error 46%'}
 _DATASET = flags.DEFINE_enum('dataset', 'mnist', ['mnist', 'cifar10'],

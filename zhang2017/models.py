@@ -11,6 +11,7 @@ import keras
 from keras import layers
 
 from zhang2017 import layers as zlayers
+from zhang2017.config import MODELS  # pylint: disable=unused-import
 from zhang2017.errors import UserError
 
 PAPER_PARAMS = {
@@ -20,7 +21,6 @@ PAPER_PARAMS = {
     'mlp_1x512': 1_209_866,
     'mlp_3x512': 1_735_178,
 }
-MODELS = tuple(PAPER_PARAMS) + ('inception_v3',)
 
 
 def count_params(model):
@@ -52,12 +52,14 @@ def _preprocess(inputs, crop, random_crop, augment, seed):
   return zlayers.PerImageStandardization(dtype='float32')(x)
 
 
-def _inception_small(x, batchnorm, wd):
+def _inception_small(x, batchnorm, wd, synchronized):
   def conv(x, c, k, strides=1):
     x = layers.Conv2D(c, k, strides=strides, padding='same',
                       use_bias=not batchnorm, kernel_regularizer=_reg(wd))(x)
     if batchnorm:
-      x = layers.BatchNormalization(scale=False)(x)
+      # Keras defaults (momentum 0.99, epsilon 1e-3; README "BatchNorm").
+      x = layers.BatchNormalization(scale=False,
+                                    synchronized=synchronized)(x)
     return layers.ReLU()(x)
 
   def inception(x, c1, c3):
@@ -100,7 +102,7 @@ def _mlp(x, depth, wd):
 
 def build(name, num_classes=10, input_shape=(32, 32, 3), crop=28,
           random_crop=False, augment=False, weight_decay=0.0, dropout=0.0,
-          seed=0, lrn=None):
+          seed=0, lrn=None, synchronized_bn=False):
   """Builds one of the paper's models.
 
   Args:
@@ -114,6 +116,9 @@ def build(name, num_classes=10, input_shape=(32, 32, 3), crop=28,
     dropout: dropout rate before the classifier (0 disables).
     seed: seed for the random crop.
     lrn: keyword arguments for `LocalResponseNormalization` (AlexNet).
+    synchronized_bn: BatchNorm statistics over the global batch of all
+      replicas of a tf.distribute strategy (the paper's single-GPU model),
+      not over each replica's share.
 
   Returns:
     An uncompiled `keras.Model` from raw images to logits.
@@ -139,7 +144,8 @@ def build(name, num_classes=10, input_shape=(32, 32, 3), crop=28,
   else:
     x = _preprocess(inputs, crop, random_crop, augment, seed)
     if name.startswith('inception_small'):
-      x = _inception_small(x, name == 'inception_small', weight_decay)
+      x = _inception_small(x, name == 'inception_small', weight_decay,
+                           synchronized_bn)
     elif name == 'alexnet_small':
       x = _alexnet_small(x, weight_decay, lrn or {})
     else:

@@ -111,10 +111,3 @@ EXPERIMENTS = {
     'fig2b': FIG2B,
 }
 
-
-def row(experiment, row_id):
-  """The `Row` of an experiment by id."""
-  for r in EXPERIMENTS[experiment]:
-    if r.id == row_id:
-      return r
-  raise KeyError(f'{experiment}/{row_id}')

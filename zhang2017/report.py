@@ -9,13 +9,9 @@ or from `paper.py` (the paper's). A row without a complete, full-size run says
 
 import os
 
-from zhang2017 import cli
-
-cli.quiet_import_keras()  # The configs import the models.
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
+from zhang2017 import cli
 from zhang2017 import reporting
 
 _RESULTS_DIR = flags.DEFINE_string('results_dir', None,

@@ -16,10 +16,8 @@ import tempfile
 
 RESULT = 'result.json'
 HISTORY = 'history.csv'
-STATUSES = ('fitted', 'not_fitted', 'diverged')
-# Keys every result.json has (the report, sweep and tests rely on them).
-REQUIRED = ('status', 'train_accuracy', 'test_accuracy', 'epochs_to_fit',
-            'params', 'flags', 'corruption', 'provenance')
+# The repository's root: default home of flags/ and results/.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def atomic_write(path, text):

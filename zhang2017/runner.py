@@ -4,29 +4,54 @@ Run folders are <results>/<experiment>/<row>/seed<k>/. A run whose result.json
 exists is skipped and an interrupted one resumes from its checkpoint, so a
 killed sweep started again finishes only what is missing. Each run's output
 goes to train.log in its folder.
+
+Besides the folders of flags/, `PLANS` names plans that span experiments:
+`conv` is every CIFAR-10 conv-net run of the paper, each distinct run once.
 """
 
 import collections
 import glob
 import os
+import signal
 import subprocess
 import sys
+import tarfile
 import time
 
-
+from zhang2017 import cli
 from zhang2017 import paper
 from zhang2017 import results
 from zhang2017.errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-Run = collections.namedtuple('Run', 'experiment row seed flagfile run_dir')
+ROOT = results.ROOT
+# `also`: rows of other experiments that are the same run (same flags).
+Run = collections.namedtuple('Run', 'experiment row seed flagfile run_dir also',
+                             defaults=((),))
+CONV_MODELS = ('inception_small', 'inception_small_nobn', 'alexnet_small')
+# The conv plan's order: whole tables and figures first, the long appendix
+# rows (the augmentation row trains for up to 300 epochs) last.
+CONV_EXPERIMENTS = ('table1', 'fig1a', 'fig2b', 'fig1bc', 'appendix')
+
+
+def _flagfiles(experiment, flags_dir):
+  """[(row id, flagfile)] of an experiment, in the paper's row order."""
+  files = sorted(glob.glob(os.path.join(flags_dir, experiment, '*.flags')))
+  if not files:
+    known = sorted(os.listdir(flags_dir)) if os.path.isdir(flags_dir) else []
+    raise UserError(f'no flagfiles for --experiment={experiment}; use one of '
+                    f'{", ".join(known + sorted(PLANS))}')
+  pairs = [(os.path.basename(f)[:-len('.flags')], f) for f in files]
+  if experiment in paper.EXPERIMENTS:  # Keep the paper's row order.
+    order = [r.id for r in paper.EXPERIMENTS[experiment]]
+    pairs.sort(key=lambda p: order.index(p[0]) if p[0] in order else 1e9)
+  return pairs
 
 
 def plan(experiment, seeds=1, rows=None, flags_dir=None, results_dir=None):
-  """The runs of an experiment: one per (flagfile, seed), in file order.
+  """The runs of an experiment (or of a plan in `PLANS`), one per row x seed.
 
   Args:
-    experiment: a folder of `flags_dir`, e.g. 'table1'.
+    experiment: a folder of `flags_dir`, e.g. 'table1', or a key of PLANS.
     seeds: seeds 0 .. seeds - 1 for every row.
     rows: optional row ids to run, in this order (others are left out).
     flags_dir: default <repo>/flags.
@@ -37,28 +62,59 @@ def plan(experiment, seeds=1, rows=None, flags_dir=None, results_dir=None):
   """
   flags_dir = flags_dir or os.path.join(ROOT, 'flags')
   results_dir = results_dir or os.path.join(ROOT, 'results')
-  files = sorted(glob.glob(os.path.join(flags_dir, experiment, '*.flags')))
-  if not files:
-    known = sorted(os.listdir(flags_dir)) if os.path.isdir(flags_dir) else []
-    raise UserError(f'no flagfiles for --experiment={experiment}; use one of '
-                    f'{", ".join(known)}')
-  ids = [os.path.basename(f)[:-len('.flags')] for f in files]
-  if experiment in paper.EXPERIMENTS:  # Keep the paper's row order.
-    order = [r.id for r in paper.EXPERIMENTS[experiment]]
-    pairs = sorted(zip(ids, files),
-                   key=lambda p: order.index(p[0]) if p[0] in order else 1e9)
-    ids, files = [p[0] for p in pairs], [p[1] for p in pairs]
+  if experiment in PLANS:
+    pairs = PLANS[experiment](flags_dir)
+  else:
+    pairs = [(experiment, i, f, ()) for i, f in
+             _flagfiles(experiment, flags_dir)]
   if rows:
+    ids = [p[1] for p in pairs]
     unknown = set(rows) - set(ids)
     if unknown:
       raise UserError(f'--rows names unknown rows {sorted(unknown)}; see '
                       f'--experiment={experiment} --list')
     # Given rows run in the order given (e.g. cheap rows first on a lease).
-    by_id = dict(zip(ids, files))
-    ids, files = list(rows), [by_id[r] for r in rows]
-  return [Run(experiment, i, s, f, os.path.join(results_dir, experiment, i,
-                                                  f'seed{s}'))
-          for i, f in zip(ids, files) for s in range(seeds)]
+    pairs = [pairs[ids.index(r)] for r in rows]
+  return [Run(e, i, s, f, os.path.join(results_dir, e, i, f'seed{s}'), also)
+          for e, i, f, also in pairs for s in range(seeds)]
+
+
+def conv_plan(flags_dir):
+  """Every CIFAR-10 conv-net run of Table 1, Fig. 1a/1b/1c/2b and the
+  appendix, each distinct configuration once (the first row that names it
+  runs it; identical rows of other experiments are listed in `also`)."""
+  out, index = [], {}
+  for exp in CONV_EXPERIMENTS:
+    for row, ff in _flagfiles(exp, flags_dir):
+      cfg = cli.parse_flagfile(ff)
+      if cfg.model not in CONV_MODELS:
+        continue
+      key = _key(cfg.run_key())
+      if key in index:
+        out[index[key]][3].append(f'{exp}/{row}')
+        continue
+      index[key] = len(out)
+      out.append((exp, row, ff, []))
+  return [(e, r, f, tuple(also)) for e, r, f, also in out]
+
+
+PLANS = {'conv': conv_plan}
+
+
+def _key(d):
+  return tuple(sorted((k, repr(v)) for k, v in d.items()))
+
+
+def program_key(flagfile, extra=()):
+  """What decides a run's compiled programs: its flags less the labels,
+  seed and epoch limit (data and seeds are arguments of the programs).
+  Runs with one key share JAX's persistent compilation cache."""
+  cfg = cli.parse_flagfile(flagfile)
+  d = cfg.run_key()
+  for k in ('labels', 'corrupt_prob', 'seed', 'epochs'):
+    d.pop(k)
+  d['pixels'] = cfg.pixels == 'gaussian'  # float images, not uint8
+  return _key({**d, 'extra': tuple(extra)})
 
 
 def command(run, extra=()):
@@ -72,28 +128,76 @@ def _summary(res):
           f'{res["test_accuracy"]:.4f}, {res["epochs"]} epochs')
 
 
-def run_all(runs, parallel=1, extra=(), env=None, log=print):
+def _stop(p):
+  """Ends a run and everything it started (it leads its process group)."""
+  try:
+    os.killpg(p.pid, signal.SIGKILL)
+  except ProcessLookupError:
+    pass
+  p.wait()
+
+
+def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None):
   """Runs every incomplete run, `parallel` processes at a time.
 
+  A run waits while another run of the same program (`program_key`) is still
+  in its first epoch, so that the second one reads the first one's compiled
+  program from the persistent cache instead of compiling it again.
+
+  Args:
+    runs: `Run`s, in the order to start them.
+    parallel: processes at once.
+    extra: flags added to every training command.
+    env: environment variables added for every run.
+    log: where progress lines go.
+    time_limit: seconds; at the limit running runs are killed (they leave
+      no result.json; started again they resume from their checkpoint) and
+      no new run starts.
+
   Returns:
-    The number of runs that failed (non-zero exit without a result).
+    (failed, cut): runs that ended without a result, runs cut by the limit.
   """
   todo = [r for r in runs if results.load(r.run_dir) is None]
   log(f'{len(runs)} runs, {len(runs) - len(todo)} already complete, '
-      f'{len(todo)} to run, {parallel} at a time')
+      f'{len(todo)} to run, {parallel} at a time'
+      + (f', time limit {time_limit:.0f}s' if time_limit else ''))
+  keys = {r: program_key(r.flagfile, extra) for r in todo}
+  warm = set()
   running, failed, done, start = {}, 0, 0, time.time()
   env = {**os.environ, **(env or {})}
   env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+
+  def compiling(key):
+    return any(keys[r] == key and not os.path.exists(
+        os.path.join(r.run_dir, results.HISTORY)) for r, _, _ in
+               running.values())
+
   while todo or running:
-    while todo and len(running) < parallel:
-      r = todo.pop(0)
+    if time_limit and time.time() - start > time_limit:
+      for p, (r, logf, _) in running.items():
+        _stop(p)
+        logf.close()
+        log(f'cut by the time limit: {r.experiment}/{r.row} seed {r.seed}')
+      log(f'time limit {time_limit:.0f}s reached: {done} runs ended, '
+          f'{len(running)} cut, {len(todo)} not started')
+      return failed, len(running)
+    while len(running) < parallel:
+      ready = [r for r in todo if keys[r] in warm or not compiling(keys[r])]
+      if not ready:
+        break
+      r = ready[0]
+      todo.remove(r)
       os.makedirs(r.run_dir, exist_ok=True)
       logf = open(os.path.join(r.run_dir, 'train.log'), 'a')
       p = subprocess.Popen(command(r, extra), stdout=logf,
-                           stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+                           stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                           start_new_session=True)
       running[p] = (r, logf, time.time())
       log(f'start {r.experiment}/{r.row} seed {r.seed}')
     time.sleep(0.5)
+    for r, _, _ in running.values():
+      if os.path.exists(os.path.join(r.run_dir, results.HISTORY)):
+        warm.add(keys[r])
     for p in [p for p in running if p.poll() is not None]:
       r, logf, t0 = running.pop(p)
       logf.close()
@@ -103,8 +207,52 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print):
         failed += 1
         msg = f'FAILED (exit {p.returncode}; see {r.run_dir}/train.log)'
       else:
+        warm.add(keys[r])
         msg = _summary(res)
       log(f'[{done}/{done + len(running) + len(todo)} done, {len(running)} '
           f'running, {time.time() - start:.0f}s] {r.experiment}/{r.row} seed '
           f'{r.seed}: {msg} ({time.time() - t0:.0f}s)')
-  return failed
+  return failed, 0
+
+
+def pack(runs, results_dir, out_dir, max_files=8, max_bytes=16 << 20):
+  """Packs finished runs' result.json + history.csv into .tgz files.
+
+  Paths inside are relative to `results_dir` (<experiment>/<row>/seed<k>/),
+  so `tar xzf` in another results folder puts them in place. Incomplete runs
+  are left out. Files are cut at `max_bytes` of input (compressed, they are
+  smaller).
+
+  Returns:
+    The archive paths written.
+
+  Raises:
+    UserError: more than `max_files` archives would be needed.
+  """
+  members, groups, size = [], [[]], 0
+  for r in runs:
+    if results.load(r.run_dir) is None:
+      continue
+    for name in (results.RESULT, results.HISTORY):
+      path = os.path.join(r.run_dir, name)
+      if os.path.exists(path):
+        members.append(path)
+  for path in members:
+    n = os.path.getsize(path)
+    if size + n > max_bytes and groups[-1]:
+      groups.append([])
+      size = 0
+    groups[-1].append(path)
+    size += n
+  if len(groups) > max_files:
+    raise UserError(f'{len(members)} files need {len(groups)} archives of '
+                    f'{max_bytes >> 20} MiB; the limit is {max_files}')
+  os.makedirs(out_dir, exist_ok=True)
+  paths = []
+  for i, group in enumerate(g for g in groups if g):
+    path = os.path.join(out_dir, f'results-{i}.tgz')
+    with tarfile.open(path, 'w:gz') as tar:
+      for m in group:
+        tar.add(m, arcname=os.path.relpath(m, results_dir))
+    paths.append(path)
+  return paths

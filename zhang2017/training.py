@@ -12,6 +12,7 @@ epoch and ends with the same numbers.
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -33,10 +34,21 @@ from zhang2017.errors import UserError
 CHECKPOINT = 'checkpoint.npz'
 
 
+# Training images per second on a 2-core CPU, batch 128 (TensorFlow:
+# ../shared/FACTS.md; JAX: benchmarks/speed.py here, one step per call):
+# enough to tell a user what a convolutional run costs without a GPU.
+CPU_IMAGES_PER_SECOND = {'tensorflow': {'inception_small': 285,
+                                        'inception_small_nobn': 285,
+                                        'alexnet_small': 320},
+                         'jax': {'inception_small': 34,
+                                 'inception_small_nobn': 34,
+                                 'alexnet_small': 34}}
+
+
 def prepare_data(cfg):
   """Loads, subsets and corrupts the dataset: (dataset, record, changed)."""
   ds = data_lib.load(cfg.dataset, cfg.data_dir)
-  ds = data_lib.subset(ds, cfg.train_size, cfg.seed)
+  ds = data_lib.subset(ds, cfg.train_size, cfg.seed, cfg.test_size)
   return corruption.apply(ds, cfg.labels, cfg.corrupt_prob, cfg.pixels,
                           cfg.seed)
 
@@ -55,6 +67,17 @@ def epoch_status(losses, fitted, epoch, epochs):
   if epoch + 1 >= epochs:
     return 'not_fitted'
   return None
+
+
+def build_model(cfg, num_classes, input_shape, strategy=None):
+  """The run's model. Under a strategy of several replicas BatchNorm is
+  synchronized: statistics over the global batch, as on the paper's single
+  GPU (plain BatchNorm would normalize each replica's 128/R examples)."""
+  return models.build(cfg.model, num_classes, input_shape,
+                      random_crop=cfg.random_crop, augment=cfg.augment,
+                      weight_decay=cfg.weight_decay, dropout=cfg.dropout,
+                      seed=cfg.seed,
+                      synchronized_bn=distribute.replicas(strategy) > 1)
 
 
 def weights_fingerprint(model):
@@ -141,6 +164,23 @@ def _fraction(mask):
   return float(mask.mean()) if mask.size else None
 
 
+def _clock(seconds):
+  m, s = divmod(int(round(seconds)), 60)
+  return f'{m // 60}:{m % 60:02d}:{s:02d}' if m >= 60 else f'{m}:{s:02d}'
+
+
+def _cpu_warning(cfg, n, log):
+  """One line before a long CPU run: how long it takes here, and the fix."""
+  rate = CPU_IMAGES_PER_SECOND.get(keras.backend.backend(), {}).get(cfg.model)
+  if rate is None or not results.device_description().startswith('cpu'):
+    return
+  epoch = n / rate
+  log(f'note: no GPU; {cfg.model} trains at about {rate} images/s on a '
+      f'2-core CPU: about {_clock(epoch)} per epoch plus evaluation, up to '
+      f'{_clock(epoch * cfg.epochs)} for {cfg.epochs} epochs. BUILD.md '
+      '"GPUs" says how to run it on a GPU.')
+
+
 def train_and_evaluate(cfg, log=print):
   """Runs (or resumes, or returns) the run that `cfg` describes.
 
@@ -157,7 +197,8 @@ def train_and_evaluate(cfg, log=print):
   """
   config_lib.validate(cfg)
   if not cfg.output_dir:
-    raise UserError('--output_dir is required: the folder for result.json')
+    cfg = dataclasses.replace(cfg, output_dir=config_lib.default_run_dir(cfg))
+  log(f'run folder: {cfg.output_dir}')
   start = time.time()
   worker = distribute.worker_index()
   run_dir = cfg.output_dir if worker == 0 else os.path.join(
@@ -175,19 +216,16 @@ def train_and_evaluate(cfg, log=print):
   precision = distribute.setup(cfg.seed, cfg.mixed_precision)
   strategy = distribute.get_strategy()
   n = len(ds.y_train)
-  steps_per_epoch = math.ceil(n / cfg.batch_size)
+  steps_per_epoch = n // cfg.batch_size  # Full batches only (trainers.py).
   with strategy.scope() if strategy else contextlib.nullcontext():
-    model = models.build(cfg.model, ds.num_classes, ds.x_train.shape[1:],
-                         random_crop=cfg.random_crop, augment=cfg.augment,
-                         weight_decay=cfg.weight_decay, dropout=cfg.dropout,
-                         seed=cfg.seed)
+    model = build_model(cfg, ds.num_classes, ds.x_train.shape[1:], strategy)
     schedule = keras.optimizers.schedules.ExponentialDecay(
         cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.lr_decay,
         staircase=True)  # lr * decay ** epoch
     optimizer = keras.optimizers.SGD(schedule, momentum=cfg.momentum)
   trainer = trainers.make(model, optimizer, (ds.x_train, ds.y_train),
                           ds.x_test, cfg.batch_size, cfg.eval_batch_size,
-                          strategy)
+                          strategy, cfg.steps_per_call)
   params = models.count_params(model)
 
   ckpt_path = os.path.join(run_dir, CHECKPOINT)
@@ -199,12 +237,16 @@ def train_and_evaluate(cfg, log=print):
   log(f'{cfg.model} ({params:,} parameters) on {n} {cfg.dataset} images, '
       f'labels={cfg.labels} p={record["corrupt_prob"]} pixels={cfg.pixels}, '
       f'{precision}, {keras.backend.backend()} backend')
+  if not history:
+    _cpu_warning(cfg, n, log)
   tb = _TensorBoard(os.path.join(run_dir, 'tb'))
+  session_start, session_epochs = time.time(), 0
   kept = ~changed
   while status is None:
     epoch = len(history)
     t0 = time.time()
-    train_loss = trainer.train_epoch(epoch, epoch_order(cfg.seed, epoch, n))
+    train_loss, running = trainer.train_epoch(
+        epoch, epoch_order(cfg.seed, epoch, n))
     eval_loss, correct = _evaluate(trainer, 'train', ds.y_train)
     test_loss, test_correct = _evaluate(trainer, 'test', ds.y_test)
     row = {
@@ -212,6 +254,7 @@ def train_and_evaluate(cfg, log=print):
         'step': (epoch + 1) * steps_per_epoch,
         'learning_rate': cfg.lr * cfg.lr_decay ** epoch,
         'train_loss': train_loss,
+        'train_accuracy_running': running,
         'train_eval_loss': eval_loss,
         'train_accuracy': _fraction(correct),
         'test_loss': test_loss,
@@ -222,9 +265,14 @@ def train_and_evaluate(cfg, log=print):
     }
     history.append(row)
     tb.write(row)
+    session_epochs += 1
+    elapsed = time.time() - session_start
+    left = elapsed / session_epochs * (cfg.epochs - epoch - 1)
     log(f'epoch {row["epoch"]}/{cfg.epochs}  loss {train_loss:.4f}  '
-        f'train acc {row["train_accuracy"]:.4f}  test acc '
-        f'{row["test_accuracy"]:.4f}  ({row["seconds"]:.1f}s)')
+        f'train acc {row["train_accuracy"]:.4f} (running {running:.4f})  '
+        f'test acc {row["test_accuracy"]:.4f}  {row["seconds"]:.1f}s, '
+        f'elapsed {_clock(elapsed)}, at most {_clock(left)} to the epoch '
+        'limit')
     status = epoch_status((train_loss, eval_loss), correct.all(), epoch,
                           cfg.epochs)
     results.write_csv(os.path.join(run_dir, results.HISTORY), history)
@@ -240,6 +288,7 @@ def train_and_evaluate(cfg, log=print):
       'test_accuracy': last['test_accuracy'],
       'train_loss': last['train_eval_loss'],
       'test_loss': last['test_loss'],
+      'train_accuracy_running': last.get('train_accuracy_running'),
       'train_accuracy_changed': last['train_accuracy_changed'],
       'train_accuracy_kept': last['train_accuracy_kept'],
       'epochs': len(history),
@@ -257,6 +306,8 @@ def train_and_evaluate(cfg, log=print):
   }
   result['provenance']['train_seconds'] = round(
       sum(r['seconds'] for r in history), 2)
+  # JAX: programs compiled in this process (1 + 1 unless shapes changed).
+  result['provenance']['compiled_programs'] = trainer.compiled_programs
   results.write_json(os.path.join(run_dir, results.RESULT), result)
   os.remove(ckpt_path)  # The run is complete; result.json is the record.
   log(f'{status}: train accuracy {result["train_accuracy"]:.4f}, test '

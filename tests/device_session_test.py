@@ -1,0 +1,56 @@
+"""The GPU session script, rehearsed on CPU with two of its runs."""
+
+import glob
+import json
+import os
+import subprocess
+import tarfile
+import unittest
+
+import tensorflow as tf
+
+import testutil
+
+DATA = testutil.data_dir()
+
+
+@unittest.skipIf(DATA is None, 'real CIFAR-10 not found')
+class DeviceSessionTest(tf.test.TestCase):
+
+  def test_rehearsal_packs_results_the_report_reads(self):
+    out = self.create_tempdir().full_path
+    cache = self.create_tempdir().full_path
+    env = {**os.environ, 'REHEARSAL': '1', 'SKIP_BENCH': '1', 'OUT': out,
+           'ROWS': 'alexnet,alexnet_random', 'BUDGET_S': '400',
+           'CACHE_DIR': cache, 'ZHANG2017_DATA_DIR': DATA}
+    p = subprocess.run(
+        ['bash', os.path.join(testutil.ROOT, 'benchmarks',
+                              'device_session.sh')],
+        env=env, capture_output=True, text=True, timeout=600)
+    self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+    with open(os.path.join(out, 'session.txt')) as f:
+      session = f.read()
+    self.assertIn('packed 2 finished runs of 2 into results-0.tgz', session)
+    # The two runs share one program: the second read it from the cache.
+    self.assertNotEmpty(os.listdir(cache))
+    scratch = self.create_tempdir().full_path
+    with tarfile.open(os.path.join(out, 'results-0.tgz')) as tar:
+      self.assertCountEqual(tar.getnames(), [
+          f'table1/{r}/seed0/{f}' for r in ('alexnet', 'alexnet_random')
+          for f in ('result.json', 'history.csv')])
+      tar.extractall(scratch)
+    for path in glob.glob(os.path.join(scratch, '*', '*', '*',
+                                       'result.json')):
+      with open(path) as f:
+        r = json.load(f)
+      self.assertEqual(r['train_size'], 256)  # Tiny: never a paper row.
+      self.assertEqual(r['provenance']['compiled_programs'],
+                       {'train': 1, 'eval': 1})
+    p = testutil.run_module('zhang2017.report', f'--results_dir={scratch}')
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    with open(os.path.join(scratch, 'README.md')) as f:
+      self.assertIn('Alexnet, fitting random labels', f.read())
+
+
+if __name__ == '__main__':
+  tf.test.main()
