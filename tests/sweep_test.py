@@ -170,6 +170,23 @@ class SweepTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(runs[1].run_dir))  # Never started.
     self.assertIn('1 cut, 1 not started', logs[-1])
 
+  def test_interrupted_sweep_stops_its_runs(self):
+    root = self.create_tempdir().full_path
+    _write_flags(root, ['a'])
+    runs = sweep.plan('exp', flags_dir=root,
+                      results_dir=os.path.join(root, 'r'))
+
+    def log(line):  # Ctrl-C just after the run started.
+      if line.startswith('start '):
+        raise KeyboardInterrupt
+
+    with _Fake(root, compile_s=0.1, total_s=1.0):
+      with self.assertRaises(KeyboardInterrupt):
+        sweep.run_all(runs, log=log)
+    time.sleep(2)  # Longer than the run would take.
+    self.assertFalse(os.path.exists(os.path.join(runs[0].run_dir,
+                                                 'result.json')))
+
   def test_pack_finished_runs_in_few_bounded_archives(self):
     root = self.create_tempdir().full_path
     res = os.path.join(root, 'r')

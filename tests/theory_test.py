@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 import unittest
 
 import numpy as np
@@ -45,6 +47,26 @@ class FiniteSampleTest(tf.test.TestCase):
     pred = model.predict(x, batch_size=100, verbose=0)[:, 0]
     self.assertAllClose(pred, ds.y_train, atol=1e-2)
     self.assertAllEqual(np.rint(pred), ds.y_train)
+
+  def test_keras_model_on_jax_needs_x64_and_then_fits(self):
+    code = ('import numpy as np; from zhang2017 import data, finite_sample; '
+            'ds = data.synthetic(n_train=300, seed=2); '
+            'net = finite_sample.fit(ds.x_train, ds.y_train, seed=0); '
+            'm = finite_sample.keras_model(net["a"], net["b"], net["w"]); '
+            'p = m.predict(ds.x_train.reshape(300, -1).astype(np.float64), '
+            'batch_size=100, verbose=0)[:, 0]; '
+            'print(float(np.abs(p - ds.y_train).max()))')
+    for x64, expect in (('0', 'set JAX_ENABLE_X64=1'), ('1', None)):
+      p = subprocess.run(
+          [sys.executable, '-c', code], cwd=testutil.ROOT, capture_output=True,
+          text=True, timeout=300, env={**os.environ, 'KERAS_BACKEND': 'jax',
+                                       'JAX_ENABLE_X64': x64})
+      if expect:
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(expect, p.stderr)
+      else:
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertLess(float(testutil.last_line(p.stdout)), 1e-2)
 
   def test_duplicate_inputs_cannot_be_separated(self):
     x = np.zeros((3, 4), np.uint8)

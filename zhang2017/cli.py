@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import logging
 import os
 import sys
 import typing
@@ -110,3 +111,5 @@ def quiet_import_keras():
       error = None
   if error is not None:
     raise error
+  # JAX logs at INFO that it found no TPU; not news to anyone.
+  logging.getLogger('jax._src.xla_bridge').setLevel(logging.WARNING)

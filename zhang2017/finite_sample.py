@@ -25,6 +25,8 @@ far below the 0.5 that rounding a class id tolerates.
 
 import numpy as np
 
+from zhang2017.errors import UserError
+
 A_RANGE = 1 << 24
 BIAS_OFFSET = 0.125
 
@@ -43,8 +45,9 @@ def projection(x, seed):
     z = xi @ a  # Exact in int64.
     if len(np.unique(z)) == len(z):
       return a.astype(np.float64), z.astype(np.float64), s
-  raise ValueError('could not find a projection separating the points; '
-                   'the dataset holds duplicate inputs')
+  raise UserError('could not find a projection separating the points: the '
+                  'training set holds duplicate images; Theorem 1 needs n '
+                  'distinct points (use another --seed or --train_size)')
 
 
 def biases(z_sorted):
@@ -110,8 +113,19 @@ def fit(x, y, seed=0):
 
 
 def keras_model(a, b, w):
-  """The network as a float64 `keras.Model`: d + n + n weights exactly."""
+  """The network as a float64 `keras.Model`: d + n + n weights exactly.
+
+  Raises:
+    UserError: on JAX without 64-bit floats (JAX_ENABLE_X64=1), where the
+      "float64" model would silently run in float32 and miss every label.
+  """
   import keras  # pylint: disable=g-import-not-at-top
+  if keras.backend.backend() == 'jax':
+    import jax  # pylint: disable=g-import-not-at-top
+    if not jax.config.jax_enable_x64:
+      raise UserError('the Theorem 1 model needs float64; on the JAX backend '
+                      'set JAX_ENABLE_X64=1 (JAX computes in float32 '
+                      'otherwise)')
 
   class Offsets(keras.layers.Layer):
     """z -> z - b_j for every unit j (n biases, no other weights)."""

@@ -24,6 +24,7 @@ from absl import flags
 from zhang2017 import data
 from zhang2017 import interpolation
 from zhang2017 import results
+from zhang2017.errors import UserError
 
 ROOT = results.ROOT
 PAPER = {'mnist': 'test error 1.2%, norm about 220 (kernel unstated)',
@@ -76,8 +77,11 @@ def main(argv):
       ROOT, 'results', 'theory',
       f'kernel-{_DATASET.value}-{_KERNEL.value}-g{_GAMMA.value:g}'
       + (f'-l2{_L2.value:g}' if _L2.value else ''))
-  r = run(_DATASET.value, _DATA_DIR.value, _KERNEL.value, _GAMMA.value,
-          _L2.value, _TRAIN_SIZE.value, _SEED.value, _TILE.value)
+  try:
+    r = run(_DATASET.value, _DATA_DIR.value, _KERNEL.value, _GAMMA.value,
+            _L2.value, _TRAIN_SIZE.value, _SEED.value, _TILE.value)
+  except np.linalg.LinAlgError as e:  # Its message names the flag to change.
+    raise UserError(str(e)) from e
   os.makedirs(out, exist_ok=True)
   results.write_json(os.path.join(out, results.RESULT), r)
   print(f'{r["n"]} {_DATASET.value} points: test error '

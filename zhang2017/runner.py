@@ -162,10 +162,21 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None):
       f'{len(todo)} to run, {parallel} at a time'
       + (f', time limit {time_limit:.0f}s' if time_limit else ''))
   keys = {r: program_key(r.flagfile, extra) for r in todo}
-  warm = set()
-  running, failed, done, start = {}, 0, 0, time.time()
+  running, start = {}, time.time()
   env = {**os.environ, **(env or {})}
   env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  try:
+    return _loop(todo, running, parallel, extra, env, log, time_limit, keys,
+                  start)
+  finally:  # Interrupted (Ctrl-C, SIGTERM): no run outlives the sweep.
+    for p, (_, logf, _) in running.items():
+      _stop(p)
+      logf.close()
+
+
+def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start):
+  """run_all's scheduling loop; `running` is shared so it can be cleaned."""
+  warm, failed, done = set(), 0, 0
 
   def compiling(key):
     return any(keys[r] == key and not os.path.exists(
@@ -174,13 +185,15 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None):
 
   while todo or running:
     if time_limit and time.time() - start > time_limit:
-      for p, (r, logf, _) in running.items():
+      cut = len(running)
+      for p, (r, logf, _) in list(running.items()):
         _stop(p)
         logf.close()
+        del running[p]
         log(f'cut by the time limit: {r.experiment}/{r.row} seed {r.seed}')
       log(f'time limit {time_limit:.0f}s reached: {done} runs ended, '
-          f'{len(running)} cut, {len(todo)} not started')
-      return failed, len(running)
+          f'{cut} cut, {len(todo)} not started')
+      return failed, cut
     while len(running) < parallel:
       ready = [r for r in todo if keys[r] in warm or not compiling(keys[r])]
       if not ready:

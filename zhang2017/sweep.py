@@ -14,6 +14,8 @@ train.log in its folder.
 """
 
 import os
+import signal
+import sys
 
 from absl import flags
 
@@ -55,8 +57,14 @@ _TRAIN_FLAGS = flags.DEFINE_list(
     '--train_flags=--mixed_precision,--eval_batch_size=5000.')
 
 
+def _exit_on_sigterm(signum, frame):
+  del frame
+  sys.exit(128 + signum)  # Unwinds run_all, which stops its runs.
+
+
 def main(argv):
   del argv
+  signal.signal(signal.SIGTERM, _exit_on_sigterm)
   if not _EXPERIMENT.value:
     raise UserError('--experiment is required, e.g. --experiment=table1')
   runs = runner.plan(_EXPERIMENT.value, _SEEDS.value, _ROWS.value, _FLAGS_DIR.value,
