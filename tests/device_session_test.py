@@ -22,7 +22,8 @@ class DeviceSessionTest(tf.test.TestCase):
     cache = self.create_tempdir().full_path
     env = {**os.environ, 'REHEARSAL': '1', 'SKIP_BENCH': '1', 'OUT': out,
            'ROWS': 'alexnet,alexnet_random', 'BUDGET_S': '400',
-           'CACHE_DIR': cache, 'ZHANG2017_DATA_DIR': DATA}
+           'CACHE_DIR': cache, 'ZHANG2017_DATA_DIR': DATA,
+           'JAX_LOG_COMPILES': '1'}
     p = subprocess.run(
         ['bash', os.path.join(testutil.ROOT, 'benchmarks',
                               'device_session.sh')],
@@ -31,8 +32,14 @@ class DeviceSessionTest(tf.test.TestCase):
     with open(os.path.join(out, 'session.txt')) as f:
       session = f.read()
     self.assertIn('packed 2 finished runs of 2 into results-0.tgz', session)
-    # The two runs share one program: the second read it from the cache.
+    # The two runs share one program: the second waited for the first's
+    # first epoch, then read both programs from the persistent cache.
     self.assertNotEmpty(os.listdir(cache))
+    with open(os.path.join(out, 'results', 'table1', 'alexnet_random',
+                           'seed0', 'train.log')) as f:
+      log = f.read()
+    for name in ('zhang2017_train', 'zhang2017_eval'):
+      self.assertIn(f"Persistent compilation cache hit for 'jit_{name}'", log)
     scratch = self.create_tempdir().full_path
     with tarfile.open(os.path.join(out, 'results-0.tgz')) as tar:
       self.assertCountEqual(tar.getnames(), [
