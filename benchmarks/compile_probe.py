@@ -89,6 +89,9 @@ def run_case(form):
   tr._eval.lower(state[0], state[1], tr._eval_x['test'][:_EVAL_BATCH.value]  # pylint: disable=protected-access
                  ).compile()
   compile_eval = time.time() - t0
+  print('COMPILED ' + json.dumps({'steps_per_call': k,
+                                  'compile_train_s': compile_train,
+                                  'compile_eval_s': compile_eval}), flush=True)
   with open(_LOCK.value, 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)  # One case on the device at a time.
     state, _ = train(state, tr._x, tr._y, idx)  # pylint: disable=protected-access
@@ -117,13 +120,17 @@ def main(argv):
   lock = tempfile.NamedTemporaryFile(prefix='probe-lock-')
   passthrough = [a for a in sys.argv[1:] if not a.startswith('--cases')]
 
+  logs = {}
+
   def start(name):
     env = {**os.environ, 'XLA_FLAGS': CASES[name][1],
-           'XLA_PYTHON_CLIENT_MEM_FRACTION': '0.1'}
+           'XLA_PYTHON_CLIENT_MEM_FRACTION': '0.1', 'PYTHONUNBUFFERED': '1'}
+    # A file, not a pipe: a chatty child never blocks on a full pipe.
+    logs[name] = tempfile.TemporaryFile('w+')
     return subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), f'--case={name}',
          f'--lock={lock.name}', *passthrough], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=logs[name], stderr=subprocess.STDOUT, text=True)
 
   width = _PARALLEL.value or len(names)
   procs = {name: start(name) for name in names[:width]}
@@ -134,17 +141,26 @@ def main(argv):
       procs[name] = start(name)
     p = procs[name]
     try:
-      out, _ = p.communicate(timeout=max(1, deadline - time.time()))
+      p.wait(timeout=max(1, deadline - time.time()))
+      timed_out = False
     except subprocess.TimeoutExpired:
       p.kill()
-      out, _ = p.communicate()
-      out += '\nTIMEOUT'
+      p.wait()
+      timed_out = True
+    logs[name].seek(0)
+    out = logs[name].read() + ('\nTIMEOUT' if timed_out else '')
     res = [l for l in out.splitlines() if l.startswith('RESULT ')]
+    compiled = [l for l in out.splitlines() if l.startswith('COMPILED ')]
     if res:
       r = json.loads(res[-1][len('RESULT '):])
       print(f'{name:<28}{r["steps_per_call"]:>11}{r["compile_train_s"]:>10.1f}'
             f'{r["compile_eval_s"]:>8.1f}{r["step_ms"]:>9.2f}'
             f'{r["epoch_s_est"]:>9.2f}  {CASES[name][1]}', flush=True)
+    elif compiled:  # Compiled, then ran out of time while timing.
+      r = json.loads(compiled[-1][len('COMPILED '):])
+      print(f'{name:<28}{r["steps_per_call"]:>11}{r["compile_train_s"]:>10.1f}'
+            f'{r["compile_eval_s"]:>8.1f}{"timeout":>9}{"":>9}  '
+            f'{CASES[name][1]}', flush=True)
     else:
       why = 'timeout' if out.endswith('TIMEOUT') else f'exit {p.returncode}'
       tail = [l for l in out.strip().splitlines() if l.strip()][-1:] or ['']

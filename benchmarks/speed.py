@@ -136,7 +136,7 @@ def main(argv):
         test_size=_TEST_SIZE.value, eval_batch_size=_EVAL_BATCH.value,
         steps_per_call=_STEPS_PER_CALL.value, output_dir=d)
     t0 = time.time()
-    res = training.train_and_evaluate(fit_cfg, log=lambda s: None)
+    res = training.train_and_evaluate(fit_cfg, log=print)
     wall = time.time() - t0
     hist = results.read_csv(os.path.join(d, results.HISTORY))
   secs = [float(h['seconds']) for h in hist]

@@ -20,9 +20,11 @@ class DeviceSessionTest(tf.test.TestCase):
   def test_rehearsal_packs_results_the_report_reads(self):
     out = self.create_tempdir().full_path
     cache = self.create_tempdir().full_path
+    runs = self.create_tempdir().full_path
     env = {**os.environ, 'REHEARSAL': '1', 'SKIP_BENCH': '1', 'OUT': out,
            'ROWS': 'alexnet,alexnet_random', 'BUDGET_S': '400',
-           'CACHE_DIR': cache, 'ZHANG2017_DATA_DIR': DATA,
+           'CACHE_DIR': cache, 'RESULTS_DIR': runs,
+           'ZHANG2017_DATA_DIR': DATA,
            'JAX_LOG_COMPILES': '1'}
     p = subprocess.run(
         ['bash', os.path.join(testutil.ROOT, 'benchmarks',
@@ -35,8 +37,11 @@ class DeviceSessionTest(tf.test.TestCase):
     # The two runs share one program: the second waited for the first's
     # first epoch, then read both programs from the persistent cache.
     self.assertNotEmpty(os.listdir(cache))
-    with open(os.path.join(out, 'results', 'table1', 'alexnet_random',
-                           'seed0', 'train.log')) as f:
+    # Only files directly in $OUT (it comes back from the GPU machine).
+    self.assertCountEqual(os.listdir(out),
+                          ['session.txt', 'results-0.tgz', 'logs.tgz'])
+    with open(os.path.join(runs, 'table1', 'alexnet_random', 'seed0',
+                           'train.log')) as f:
       log = f.read()
     for name in ('zhang2017_train', 'zhang2017_eval'):
       self.assertIn(f"Persistent compilation cache hit for 'jit_{name}'", log)

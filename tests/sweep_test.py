@@ -83,7 +83,13 @@ class SweepTest(tf.test.TestCase):
         'fig1a/true_labels', 'fig2b/inception', 'fig1bc/inception_small_p00'])
     self.assertCountEqual(by_name['table1/alexnet_random'].also,
                           ['fig1bc/alexnet_small_p10'])
-    self.assertEqual([r.experiment for r in runs[:13]], ['table1'] * 13)
+    # Grouped by compiled program, the most used first: small Inception's
+    # plain program serves 13 runs, AlexNet's 11.
+    keys = [sweep.program_key(r.flagfile) for r in runs]
+    self.assertLen(set(keys[:13]), 1)
+    self.assertLen(set(keys[13:24]), 1)
+    self.assertEqual(runs[0].row, 'inception')
+    self.assertEqual(runs[13].row, 'alexnet')
     self.assertEqual(runs[-1].row, 'inception_aug_random')  # The longest.
 
   def test_program_key_ignores_labels_and_seed_only(self):
@@ -152,6 +158,18 @@ class SweepTest(tf.test.TestCase):
     # b (same program as a) starts after a's first epoch; c does not wait.
     self.assertGreater(b[0], a[0] + 0.9)
     self.assertLess(c[0], a[0] + 0.9)
+
+  def test_at_most_max_compiling_new_programs_at_once(self):
+    root = self.create_tempdir().full_path
+    _write_flags(root, ['a', 'b', 'c'], {'b': '--weight_decay=0.1\n',
+                                         'c': '--weight_decay=0.2\n'})
+    runs = sweep.plan('exp', flags_dir=root,
+                      results_dir=os.path.join(root, 'r'))
+    with _Fake(root, compile_s=1.0, total_s=1.5):
+      sweep.run_all(runs, parallel=3, max_compiling=2, log=lambda s: None)
+    a, b, c = (_span(r) for r in runs)
+    self.assertLess(b[0], a[0] + 0.9)  # Two new programs at once...
+    self.assertGreater(c[0], a[0] + 0.9)  # ...the third waits for one.
 
   def test_time_limit_kills_and_leaves_no_result(self):
     root = self.create_tempdir().full_path

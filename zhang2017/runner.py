@@ -28,8 +28,8 @@ ROOT = results.ROOT
 Run = collections.namedtuple('Run', 'experiment row seed flagfile run_dir also',
                              defaults=((),))
 CONV_MODELS = ('inception_small', 'inception_small_nobn', 'alexnet_small')
-# The conv plan's order: whole tables and figures first, the long appendix
-# rows (the augmentation row trains for up to 300 epochs) last.
+# Where the conv plan looks for runs, in this order; see `conv_plan` for the
+# order it runs them in.
 CONV_EXPERIMENTS = ('table1', 'fig1a', 'fig2b', 'fig1bc', 'appendix')
 
 
@@ -82,7 +82,12 @@ def plan(experiment, seeds=1, rows=None, flags_dir=None, results_dir=None):
 def conv_plan(flags_dir):
   """Every CIFAR-10 conv-net run of Table 1, Fig. 1a/1b/1c/2b and the
   appendix, each distinct configuration once (the first row that names it
-  runs it; identical rows of other experiments are listed in `also`)."""
+  runs it; identical rows of other experiments are listed in `also`).
+
+  Order: runs grouped by compiled program (`program_key`), the programs that
+  serve the most runs first (small Inception: 13 runs, AlexNet: 11, then
+  one or two runs each, the 300-epoch augmentation row last), so that each
+  compilation is paid for early by many whole rows and curves."""
   out, index = [], {}
   for exp in CONV_EXPERIMENTS:
     for row, ff in _flagfiles(exp, flags_dir):
@@ -95,7 +100,12 @@ def conv_plan(flags_dir):
         continue
       index[key] = len(out)
       out.append((exp, row, ff, []))
-  return [(e, r, f, tuple(also)) for e, r, f, also in out]
+  keys = [program_key(f) for _, _, f, _ in out]
+  size = {k: keys.count(k) for k in keys}
+  first = {k: keys.index(k) for k in reversed(keys)}
+  order = sorted(range(len(out)),
+                 key=lambda i: (-size[keys[i]], first[keys[i]], i))
+  return [(out[i][0], out[i][1], out[i][2], tuple(out[i][3])) for i in order]
 
 
 PLANS = {'conv': conv_plan}
@@ -137,7 +147,8 @@ def _stop(p):
   p.wait()
 
 
-def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None):
+def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None,
+            max_compiling=2, on_done=None):
   """Runs every incomplete run, `parallel` processes at a time.
 
   A run waits while another run of the same program (`program_key`) is still
@@ -153,6 +164,10 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None):
     time_limit: seconds; at the limit running runs are killed (they leave
       no result.json; started again they resume from their checkpoint) and
       no new run starts.
+    max_compiling: runs of programs not compiled yet in this sweep that may
+      compile at once (compilation competes for the same CPUs and GPU).
+    on_done: called after every run that ends (e.g. to pack results as they
+      come, so that a killed session still returns what finished).
 
   Returns:
     (failed, cut): runs that ended without a result, runs cut by the limit.
@@ -167,21 +182,26 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None):
   env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
   try:
     return _loop(todo, running, parallel, extra, env, log, time_limit, keys,
-                  start)
+                 start, max_compiling, on_done or (lambda: None))
   finally:  # Interrupted (Ctrl-C, SIGTERM): no run outlives the sweep.
     for p, (_, logf, _) in running.items():
       _stop(p)
       logf.close()
 
 
-def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start):
+def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
+          max_compiling, on_done):
   """run_all's scheduling loop; `running` is shared so it can be cleaned."""
   warm, failed, done = set(), 0, 0
 
-  def compiling(key):
-    return any(keys[r] == key and not os.path.exists(
-        os.path.join(r.run_dir, results.HISTORY)) for r, _, _ in
-               running.values())
+  def cold():  # Keys whose first run in this sweep is still compiling.
+    return {keys[r] for r, _, _ in running.values()
+            if keys[r] not in warm}
+
+  def startable(r):
+    busy = cold()
+    return keys[r] in warm or (keys[r] not in busy and
+                               len(busy) < max_compiling)
 
   while todo or running:
     if time_limit and time.time() - start > time_limit:
@@ -195,16 +215,17 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start):
           f'{cut} cut, {len(todo)} not started')
       return failed, cut
     while len(running) < parallel:
-      ready = [r for r in todo if keys[r] in warm or not compiling(keys[r])]
+      ready = [r for r in todo if startable(r)]
       if not ready:
         break
       r = ready[0]
       todo.remove(r)
       os.makedirs(r.run_dir, exist_ok=True)
       logf = open(os.path.join(r.run_dir, 'train.log'), 'a')
+      # Its own process group, so that stopping it stops what it started.
       p = subprocess.Popen(command(r, extra), stdout=logf,
                            stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-                           start_new_session=True)
+                           preexec_fn=os.setpgrp)
       running[p] = (r, logf, time.time())
       log(f'start {r.experiment}/{r.row} seed {r.seed}')
     time.sleep(0.5)
@@ -225,10 +246,11 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start):
       log(f'[{done}/{done + len(running) + len(todo)} done, {len(running)} '
           f'running, {time.time() - start:.0f}s] {r.experiment}/{r.row} seed '
           f'{r.seed}: {msg} ({time.time() - t0:.0f}s)')
+      on_done()
   return failed, 0
 
 
-def pack(runs, results_dir, out_dir, max_files=8, max_bytes=16 << 20):
+def pack(runs, results_dir, out_dir, max_files=6, max_bytes=16 << 20):
   """Packs finished runs' result.json + history.csv into .tgz files.
 
   Paths inside are relative to `results_dir` (<experiment>/<row>/seed<k>/),
@@ -264,8 +286,9 @@ def pack(runs, results_dir, out_dir, max_files=8, max_bytes=16 << 20):
   paths = []
   for i, group in enumerate(g for g in groups if g):
     path = os.path.join(out_dir, f'results-{i}.tgz')
-    with tarfile.open(path, 'w:gz') as tar:
+    with tarfile.open(path + '.tmp', 'w:gz') as tar:
       for m in group:
         tar.add(m, arcname=os.path.relpath(m, results_dir))
+    os.replace(path + '.tmp', path)  # A kill never leaves half an archive.
     paths.append(path)
   return paths

@@ -50,8 +50,11 @@ _TIME_LIMIT = flags.DEFINE_float(
     lower_bound=1)
 _PACK_TO = flags.DEFINE_string(
     'pack_to', None, 'Pack finished runs\' result.json and history.csv into '
-    'at most 8 results-<i>.tgz files of at most 16 MiB here (paths relative '
-    'to --results_dir).')
+    'at most 6 results-<i>.tgz files of at most 16 MiB here (paths relative '
+    'to --results_dir), again after every run that ends.')
+_MAX_COMPILING = flags.DEFINE_integer(
+    'max_compiling', 2, 'Runs of programs not yet compiled in this sweep '
+    'that may compile at once.', lower_bound=1)
 _TRAIN_FLAGS = flags.DEFINE_list(
     'train_flags', [], 'Extra zhang2017.train flags for every run, e.g. '
     '--train_flags=--mixed_precision,--eval_batch_size=5000.')
@@ -86,11 +89,21 @@ def main(argv):
         'JAX_COMPILATION_CACHE_DIR': os.path.abspath(_COMPILATION_CACHE.value),
         'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
         'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1'})
-  failed, cut = runner.run_all(runs, _PARALLEL.value, _TRAIN_FLAGS.value, env,
-                               time_limit=_TIME_LIMIT.value)
+  results_dir = _RESULTS_DIR.value or os.path.join(runner.ROOT, 'results')
+
+  def pack():
+    if _PACK_TO.value:
+      return runner.pack(runs, results_dir, _PACK_TO.value)
+    return []
+
+  try:
+    failed, cut = runner.run_all(
+        runs, _PARALLEL.value, _TRAIN_FLAGS.value, env,
+        time_limit=_TIME_LIMIT.value, max_compiling=_MAX_COMPILING.value,
+        on_done=pack)
+  finally:  # Also when interrupted: what finished goes into the archives.
+    paths = pack()
   if _PACK_TO.value:
-    results_dir = _RESULTS_DIR.value or os.path.join(runner.ROOT, 'results')
-    paths = runner.pack(runs, results_dir, _PACK_TO.value)
     n = sum(results.load(r.run_dir) is not None for r in runs)
     print(f'packed {n} finished runs of {len(runs)} into '
           f'{", ".join(os.path.basename(p) for p in paths) or "nothing"}')

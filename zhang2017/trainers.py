@@ -181,8 +181,11 @@ class JaxTrainer:
   @property
   def compiled_programs(self):
     """How many programs this trainer compiled: {'train': k, 'eval': k}."""
-    return {'train': self._train._cache_size(),  # pylint: disable=protected-access
-            'eval': self._eval._cache_size()}  # pylint: disable=protected-access
+    try:  # A private JAX API: if a version lacks it, record nothing.
+      return {'train': self._train._cache_size(),  # pylint: disable=protected-access
+              'eval': self._eval._cache_size()}  # pylint: disable=protected-access
+    except Exception:  # pylint: disable=broad-except
+      return None
 
   def _read_state(self):
     return ([v.value for v in self.model.trainable_variables],
