@@ -151,8 +151,9 @@ def main(argv):
         f'{steady:>9.2f}')
   print(f'status {res["status"]}, final train accuracy '
         f'{res["train_accuracy"]:.4f}, test {res["test_accuracy"]:.4f}, '
-        f'first epoch {secs[0]:.1f}s (compilation included: about '
-        f'{secs[0] - steady:.1f}s of compilation)')
+        f'first epoch {secs[0]:.1f}s (compilation included'
+        + (f': about {secs[0] - steady:.1f}s of compilation)' if len(secs) > 1
+           else ')'))
 
 
 if __name__ == '__main__':
