@@ -131,7 +131,8 @@ def make_figures(runs, results_dir, flags_dir, row_runs):
     ax.set_ylabel('time to fit / time with true labels')
     ax.set_title(f'Fig. 1b (fit = train acc >= {FIT_THRESHOLD:.0%})',
                  fontsize=9)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=7)
 
   def draw_c(ax):
     for model in paper.FIG1BC_MODELS:
@@ -141,7 +142,8 @@ def make_figures(runs, results_dir, flags_dir, row_runs):
     ax.set_xlabel('label corruption')
     ax.set_ylabel('test error (%)')
     ax.set_title('Fig. 1c: test error after training', fontsize=9)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=7)
 
   _plot(os.path.join(results_dir, 'fig1b.png'), draw_b)
   _plot(os.path.join(results_dir, 'fig1c.png'), draw_c)
