@@ -169,14 +169,13 @@ def _clock(seconds):
   return f'{m // 60}:{m % 60:02d}:{s:02d}' if m >= 60 else f'{m}:{s:02d}'
 
 
-def _cpu_warning(cfg, n, n_test, log):
+def _cpu_warning(cfg, n, n_trained, n_test, log):
   """One line before a long CPU run: how long it takes here, and the fix."""
   rate = CPU_IMAGES_PER_SECOND.get(keras.backend.backend(), {}).get(cfg.model)
   if rate is None or not results.device_description().startswith('cpu'):
     return
   # Inference (both splits, every epoch) runs roughly 3x faster than SGD.
-  epoch = (n // cfg.batch_size * cfg.batch_size) / rate + (n + n_test) / (
-      3 * rate)
+  epoch = n_trained / rate + (n + n_test) / (3 * rate)
   log(f'note: no GPU; {cfg.model} trains at roughly {rate} images/s on a '
       f'2-core CPU: about {_clock(epoch)} per epoch with its evaluation, up '
       f'to {_clock(epoch * cfg.epochs)} for {cfg.epochs} epochs. BUILD.md '
@@ -240,7 +239,8 @@ def train_and_evaluate(cfg, log=print):
       f'labels={cfg.labels} p={record["corrupt_prob"]} pixels={cfg.pixels}, '
       f'{precision}, {keras.backend.backend()} backend')
   if not history:
-    _cpu_warning(cfg, n, len(ds.y_test), log)
+    _cpu_warning(cfg, n, steps_per_epoch * cfg.batch_size, len(ds.y_test),
+                 log)
   tb = _TensorBoard(os.path.join(run_dir, 'tb'))
   session_start, session_epochs = time.time(), 0
   kept = ~changed
