@@ -1,6 +1,6 @@
 r"""Tiled Cholesky of a Gaussian kernel matrix: variants side by side.
 
-  python benchmarks/cholesky.py --n=16384 [--old=/path/to/older/interpolation.py]
+  python benchmarks/cholesky.py --n=16384 [--old=/path/to/older/kernel_lib.py]
 
 Prints seconds and GFLOP/s (n^3 / 3 flops) of each variant on the same MNIST
 kernel matrix, and the largest difference between their solutions.
@@ -19,11 +19,11 @@ from absl import flags
 import numpy as np
 
 from zhang2017 import data
-from zhang2017 import interpolation
+from zhang2017 import kernel_lib
 
 _N = flags.DEFINE_integer('n', 16384, 'Training points.')
-_TILE = flags.DEFINE_integer('tile', interpolation.TILE, 'Tile size.')
-_OLD = flags.DEFINE_string('old', None, 'Another interpolation.py to compare.')
+_TILE = flags.DEFINE_integer('tile', kernel_lib.TILE, 'Tile size.')
+_OLD = flags.DEFINE_string('old', None, 'Another kernel_lib.py to compare.')
 
 
 def _time(module, x, y):
@@ -39,7 +39,7 @@ def main(argv):
   ds = data.load('mnist')
   x = ds.x_train[:_N.value].reshape(_N.value, -1).astype(np.float32) / 255
   y = np.eye(10)[ds.y_train[:_N.value]]
-  variants = [('this checkout', interpolation)]
+  variants = [('this checkout', kernel_lib)]
   if _OLD.value:
     spec = importlib.util.spec_from_file_location('old', _OLD.value)
     old = importlib.util.module_from_spec(spec)

@@ -67,20 +67,21 @@ def run_case(form):
   import numpy as np
   from zhang2017 import data
   from zhang2017 import distribute
+  from zhang2017 import backends
+  from zhang2017 import batches
   from zhang2017 import models
-  from zhang2017 import training
-  from zhang2017 import trainers
+  from zhang2017 import train_lib
   distribute.setup(0, _MIXED.value)
   ds = data.synthetic(_TRAIN_SIZE.value, _EVAL_BATCH.value)
   model = models.build(_MODEL.value, 10, ds.x_train.shape[1:])
   opt = keras.optimizers.SGD(0.1, momentum=0.9)
   steps = _TRAIN_SIZE.value // 128
   per_call = {'epoch': 0, 'step': 1, 'chunk': _CHUNK.value}[form]
-  k = trainers.chunk_steps(steps, per_call)
-  tr = trainers.JaxTrainer(model, opt, (ds.x_train, ds.y_train), ds.x_test,
-                           128, _EVAL_BATCH.value, steps_per_call=k)
-  idx = trainers.epoch_batches(training.epoch_order(0, 0, len(ds.y_train)),
-                               128)[:k]
+  k = batches.chunk_steps(steps, per_call)
+  tr = backends.JaxTrainer(model, opt, ds, 128, _EVAL_BATCH.value,
+                           steps_per_call=k)
+  idx = batches.epoch_batches(train_lib.epoch_order(0, 0, len(ds.y_train)),
+                              128)[:k]
   state = tr._read_state()  # pylint: disable=protected-access
   t0 = time.time()
   train = tr._train.lower(state, tr._x, tr._y, idx).compile()  # pylint: disable=protected-access

@@ -7,7 +7,7 @@ Per model it prints: compile time (first epoch minus a steady one), seconds per
 training epoch (50,000 CIFAR-10 images, batch 128), images per second, the
 epoch's FLOPs (3x the forward pass, convolutions and dense layers only) and
 the fraction of the FLOP floor reached at --peak_tflops. Then it trains
---fit_model on random labels through `training.train_and_evaluate` (the real
+--fit_model on random labels through `train_lib.train_and_evaluate` (the real
 run: evaluation every epoch included) and prints the wall time until 100%
 training accuracy, beside the reference points measured on the same H200.
 """
@@ -30,8 +30,8 @@ from zhang2017 import config as config_lib
 from zhang2017 import distribute
 from zhang2017 import models
 from zhang2017 import results
-from zhang2017 import training
-from zhang2017 import trainers
+from zhang2017 import train_lib
+from zhang2017 import backends
 
 _MODELS = flags.DEFINE_list('models', ['inception_small', 'alexnet_small',
                                        'mlp_1x512'], 'Models to time.')
@@ -86,21 +86,20 @@ def time_model(name, ds, precision_flag):
   distribute.setup(0, precision_flag)
   model = models.build(name, ds.num_classes, ds.x_train.shape[1:])
   opt = keras.optimizers.SGD(0.01, momentum=0.9)
-  trainer = trainers.make(model, opt, (ds.x_train, ds.y_train), ds.x_test,
-                          128, _EVAL_BATCH.value,
+  trainer = backends.make(model, opt, ds, 128, _EVAL_BATCH.value,
                           steps_per_call=_STEPS_PER_CALL.value)
   n = len(ds.y_train)
   t0 = time.time()
-  trainer.train_epoch(0, training.epoch_order(0, 0, n))
+  trainer.train_epoch(0, train_lib.epoch_order(0, 0, n))
   first = time.time() - t0
   times = []
   for e in range(1, _EPOCHS.value + 1):
     t0 = time.time()
-    trainer.train_epoch(e, training.epoch_order(0, e, n))
+    trainer.train_epoch(e, train_lib.epoch_order(0, e, n))
     times.append(time.time() - t0)
   t0 = time.time()
-  trainer.predict('train')
-  trainer.predict('test')
+  trainer.evaluate('train')
+  trainer.evaluate('test')
   eval_s = time.time() - t0
   epoch = float(np.median(times))
   flops = 3 * forward_flops(model) * (n // 128 * 128)  # Full batches.
@@ -116,7 +115,7 @@ def main(argv):
         f'{_MIXED.value}, commit {results.git_commit()}')
   cfg = config_lib.Config(labels='random', train_size=_TRAIN_SIZE.value,
                           test_size=_TEST_SIZE.value)
-  ds, _, _ = training.prepare_data(cfg)
+  ds, _, _ = train_lib.prepare_data(cfg)
   print(f'{len(ds.y_train)} training images, random labels, batch 128, '
         f'steps per call {_STEPS_PER_CALL.value} (None: the default)\n')
   print(f'{"model":<18}{"compile s":>10}{"s/epoch":>9}{"img/s":>10}'
@@ -136,7 +135,7 @@ def main(argv):
         test_size=_TEST_SIZE.value, eval_batch_size=_EVAL_BATCH.value,
         steps_per_call=_STEPS_PER_CALL.value, output_dir=d)
     t0 = time.time()
-    res = training.train_and_evaluate(fit_cfg, log=print)
+    res = train_lib.train_and_evaluate(fit_cfg, log=print)
     wall = time.time() - t0
     hist = results.read_csv(os.path.join(d, results.HISTORY))
   secs = [float(h['seconds']) for h in hist]

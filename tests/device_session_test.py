@@ -7,7 +7,7 @@ import subprocess
 import tarfile
 import unittest
 
-import tensorflow as tf
+from absl.testing import absltest
 
 import testutil
 
@@ -15,7 +15,7 @@ DATA = testutil.data_dir()
 
 
 @unittest.skipIf(DATA is None, 'real CIFAR-10 not found')
-class DeviceSessionTest(tf.test.TestCase):
+class DeviceSessionTest(absltest.TestCase):
 
   def test_rehearsal_packs_results_the_report_reads(self):
     out = self.create_tempdir().full_path
@@ -65,4 +65,4 @@ class DeviceSessionTest(tf.test.TestCase):
 
 
 if __name__ == '__main__':
-  tf.test.main()
+  absltest.main()

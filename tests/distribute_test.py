@@ -3,7 +3,6 @@ workers under MultiWorkerMirroredStrategy end with equal weights."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import unittest
@@ -13,16 +12,6 @@ import tensorflow as tf
 import testutil
 
 DATA = testutil.data_dir()
-
-
-def _free_ports(n):
-  socks = [socket.socket() for _ in range(n)]
-  for s in socks:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in socks]
-  for s in socks:
-    s.close()
-  return ports
 
 
 class MirroredBatchNormTest(tf.test.TestCase):
@@ -50,20 +39,10 @@ class MultiWorkerTest(tf.test.TestCase):
 
   def test_two_workers_identical_weights(self):
     out = self.create_tempdir().full_path
-    workers = [f'localhost:{p}' for p in _free_ports(2)]
-    procs = []
-    for i in range(2):
-      env = {**os.environ, 'PYTHONPATH': testutil.ROOT,
-             'KERAS_BACKEND': 'tensorflow', 'ZHANG2017_DATA_DIR': DATA,
-             'TF_CONFIG': json.dumps({'cluster': {'worker': workers},
-                                      'task': {'type': 'worker', 'index': i}})}
-      procs.append(subprocess.Popen(
-          [sys.executable, '-m', *self.ARGS, f'--output_dir={out}'],
-          cwd=testutil.ROOT, env=env, stdout=subprocess.PIPE,
-          stderr=subprocess.STDOUT, text=True))
-    logs = [p.communicate(timeout=300)[0] for p in procs]
-    for p, log in zip(procs, logs):
-      self.assertEqual(p.returncode, 0, log[-3000:])
+    for code, log in testutil.run_workers(
+        *self.ARGS, f'--output_dir={out}', env={'ZHANG2017_DATA_DIR': DATA},
+        timeout=300):
+      self.assertEqual(code, 0, log[-3000:])
     results = []
     for d in (out, os.path.join(out, 'worker-1')):
       with open(os.path.join(d, 'result.json')) as f:

@@ -1,22 +1,26 @@
 """Every flagfile parses, names a valid configuration and quotes the paper."""
 
+import dataclasses
 import glob
 import json
 import os
 import re
 import unittest
+from unittest import mock
 
-import tensorflow as tf
+from absl import flags
+from absl.testing import absltest
 
 import testutil
+from zhang2017 import cli
 from zhang2017 import config as config_lib
 from zhang2017 import paper
-from zhang2017 import reporting as report
+from zhang2017 import report_lib
 
 FLAGS_DIR = os.path.join(testutil.ROOT, 'flags')
 
 
-class FlagfilesTest(tf.test.TestCase):
+class FlagfilesTest(absltest.TestCase):
 
   def test_one_flagfile_per_paper_row(self):
     for exp, rows in paper.EXPERIMENTS.items():
@@ -31,7 +35,7 @@ class FlagfilesTest(tf.test.TestCase):
   def test_every_flagfile_is_a_valid_config(self):
     for path in glob.glob(os.path.join(FLAGS_DIR, '*', '*.flags')):
       with self.subTest(path):
-        flags_ = report.parse_flagfile(path)
+        flags_ = report_lib.parse_flagfile(path)
         config_lib.validate(config_lib.Config(**{
             k: v for k, v in flags_.items()}))
 
@@ -56,10 +60,35 @@ class FlagfilesTest(tf.test.TestCase):
     self.assertEqual(p.returncode, 0, p.stderr[-1000:])
     with open(os.path.join(out, 'result.json')) as f:
       flags_ = json.load(f)['flags']
-    expected = report.parse_flagfile(ff)
+    expected = report_lib.parse_flagfile(ff)
     for k in ('model', 'labels', 'dataset', 'learning_rate', 'lr_decay'):
       self.assertEqual(flags_[k], expected[k])
 
 
+class OneSourceTest(absltest.TestCase):
+
+  def test_a_field_added_to_config_is_a_flag_everywhere(self):
+    # pylint: disable=protected-access
+    @dataclasses.dataclass(frozen=True)
+    class Extended(config_lib.Config):
+      label_smoothing: float = config_lib._field(0.0, 'Smooths the labels.')
+
+    ff = self.create_tempfile(
+        content='--model=mlp_1x512\n--label_smoothing=0.1\n').full_path
+    with mock.patch.object(config_lib, 'Config', Extended):
+      fv = flags.FlagValues()
+      cli.define_config_flags(fv)
+      self.assertIn('Smooths the labels.', fv.get_help())
+      self.assertEqual(cli.parse_flagfile(ff).label_smoothing, 0.1)
+      self.assertEqual(
+          cli.config_from_argv(['train', '--label_smoothing=0.2'])
+          .label_smoothing, 0.2)
+
+  def test_the_binary_help_lists_every_field(self):
+    p = testutil.run_module('zhang2017.train', '--help')
+    for f in dataclasses.fields(config_lib.Config):
+      self.assertIn(f'--{f.name}', p.stdout.replace('--[no]', '--'), f.name)
+
+
 if __name__ == '__main__':
-  tf.test.main()
+  absltest.main()

@@ -1,6 +1,5 @@
 """The ImageNet path on a tiny generated dataset of the same structure."""
 
-import json
 import os
 
 import numpy as np
@@ -9,6 +8,7 @@ import tensorflow as tf
 
 import testutil
 from zhang2017 import imagenet
+from zhang2017 import results
 
 SYNSETS = ('n01440764', 'n01443537', 'n01484850')
 
@@ -35,7 +35,7 @@ class ImagenetTest(tf.test.TestCase):
         os.path.join(root, 'imagenet'), 'train')
     self.assertEqual(tuple(synsets), SYNSETS)
     self.assertAllEqual(labels, [0, 0, 0, 1, 1, 1, 2, 2, 2])
-    ds = imagenet.folder_dataset(files, labels, True, True, 4, seed=0)
+    ds = imagenet.folder_dataset(files, labels, True, True, 4)
     x, y = next(iter(ds))
     self.assertEqual(x.shape, (4, 299, 299, 3))
     self.assertEqual(x.dtype, tf.uint8)
@@ -51,21 +51,35 @@ class ImagenetTest(tf.test.TestCase):
     self.assertNotAllEqual(a, c)
     self.assertAllClose((a != 0).mean(), 0.5 * 0.999, atol=0.03)
 
-  def test_train_binary_on_tiny_imagenet(self):
+  def test_two_workers_write_their_own_full_results(self):
+    # The one training loop under MultiWorkerMirroredStrategy: each worker
+    # its own folder, the result keys of every run, tb/ logs, equal weights.
     root = make_folder(self.create_tempdir().full_path, per_class=2)
     out = self.create_tempdir().full_path
-    p = testutil.run_module(
+    for code, log in testutil.run_workers(
         'zhang2017.train', '--dataset=imagenet', '--model=inception_v3',
         f'--data_dir={root}', '--labels=random', '--batch_size=6',
-        '--epochs=1', '--dropout=0.2', f'--output_dir={out}',
-        env={'KERAS_BACKEND': 'tensorflow'})
-    self.assertEqual(p.returncode, 0, p.stderr[-3000:])
-    with open(os.path.join(out, 'result.json')) as f:
-      r = json.load(f)
-    self.assertEqual(r['train_size'], 6)
-    self.assertIn('test_top5', r)
-    self.assertIn('image folder', r['provenance']['dataset_source'])
-    self.assertEqual(r['corruption']['corrupt_prob'], 1.0)
+        '--eval_batch_size=6', '--epochs=1', f'--output_dir={out}'):
+      self.assertEqual(code, 0, log[-3000:])
+    runs = []
+    for d in (out, os.path.join(out, 'worker-1')):
+      r = results.load(d)
+      self.assertIsNotNone(r, d)
+      self.assertCountEqual(r, results.RESULT_KEYS)
+      self.assertTrue(os.path.isdir(os.path.join(d, 'tb')), d)
+      runs.append(r)
+    chief, other = runs
+    self.assertEqual(chief['weights_fingerprint'],
+                     other['weights_fingerprint'])
+    self.assertEqual(chief['train_size'], 6)
+    self.assertEqual(chief['steps_per_epoch'], 1)
+    self.assertEqual(chief['train_eval_size'], 6)
+    self.assertEqual(chief['test_size'], 6)
+    self.assertIsNotNone(chief['test_top5'])
+    self.assertIn('image folder', chief['provenance']['dataset_source'])
+    self.assertEqual(chief['corruption']['corrupt_prob'], 1.0)
+    self.assertEqual(chief['corruption']['num_changed'],
+                     round(6 * chief['corruption']['changed_fraction']))
 
 
 if __name__ == '__main__':

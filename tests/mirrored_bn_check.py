@@ -18,14 +18,14 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from zhang2017 import config as config_lib
-from zhang2017 import training
+from zhang2017 import train_lib
 
 strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
 cfg = config_lib.Config(model='inception_small')
 x = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype(np.uint8)
 with strategy.scope():
-  model = training.build_model(cfg, 10, x.shape[1:], strategy)
-one = training.build_model(cfg, 10, x.shape[1:])
+  model = train_lib.build_model(cfg, 10, x.shape[1:], strategy)
+one = train_lib.build_model(cfg, 10, x.shape[1:])
 one.set_weights(model.get_weights())
 halves = strategy.experimental_distribute_values_from_function(
     lambda ctx: x[8 * ctx.replica_id_in_sync_group:][:8])

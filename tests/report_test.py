@@ -4,13 +4,13 @@ import os
 import subprocess
 import sys
 
+from absl.testing import absltest
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 import testutil
 from zhang2017 import figures
-from zhang2017 import reporting
+from zhang2017 import report_lib
 from zhang2017 import results
 
 FLAGS_DIR = os.path.join(testutil.ROOT, 'flags')
@@ -44,7 +44,7 @@ def _put(root, exp, row, seed, result, accs=(0.5, 1.0)):
        'train_accuracy': a, 'test_accuracy': 0.3} for i, a in enumerate(accs)])
 
 
-class ReportTest(tf.test.TestCase):
+class ReportTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
@@ -69,7 +69,7 @@ class ReportTest(tf.test.TestCase):
          accs=(0.5, 0.9, 0.99, 1.0))
 
   def build(self):
-    reporting.build(self.root, FLAGS_DIR)
+    report_lib.build(self.root, FLAGS_DIR)
     with open(os.path.join(self.root, 'README.md')) as f:
       return f.read()
 
@@ -102,14 +102,16 @@ class ReportTest(tf.test.TestCase):
   def test_same_run_is_borrowed_for_an_identical_configuration(self):
     text = self.build()
     # fig1bc p=0.0 for MLP 1x512 is the same computation as table1/mlp_1x512.
-    pts = figures.fig1bc_points(reporting.load_runs(self.root), FLAGS_DIR,
-                                reporting.row_runs)
+    pts = figures.fig1bc_points(report_lib.load_runs(self.root), FLAGS_DIR,
+                                report_lib.row_runs)
     mlp = pts[pts['model'] == 'mlp_1x512'].groupby('p')[
         ['relative', 'test_error']].mean()
     # Two seeds of table1/mlp_1x512 (test 0.50 and 0.52) stand for p = 0.
-    self.assertAllClose(mlp.loc[0.0].tolist(), [1.0, 0.49])
+    np.testing.assert_allclose(mlp.loc[0.0].tolist(), [1.0, 0.49],
+                               rtol=1e-6, atol=1e-6)
     # p=0.5 reaches 98% at step 3 * 391 against 2 * 391 for p=0.
-    self.assertAllClose(mlp.loc[0.5].tolist(), [1.5, 0.7])
+    np.testing.assert_allclose(mlp.loc[0.5].tolist(), [1.5, 0.7],
+                               rtol=1e-6, atol=1e-6)
     self.assertIn('| mlp_1x512 | 0.0 | 2 | 1.00 ± 0.00 | 49.00 ± 1.41 |', text)
     self.assertIn('| mlp_1x512 | 0.5 | 1 | 1.50 | 70.00 |', text)
 
@@ -120,8 +122,9 @@ class ReportTest(tf.test.TestCase):
               'test_mean', 'test_std', 'seeds'):
       self.assertTrue(pd.api.types.is_numeric_dtype(df[c]), c)
     row = df.set_index('row').loc['mlp_1x512']
-    self.assertAllClose([row['paper_test'], row['test_mean'], row['test_std']],
-                        [50.51, 51.0, 1.41])
+    np.testing.assert_allclose(
+        [row['paper_test'], row['test_mean'], row['test_std']],
+        [50.51, 51.0, 1.41], rtol=1e-6, atol=1e-6)
     self.assertTrue(np.isnan(df.set_index('row').loc['inception', 'test_mean']))
     app = pd.read_csv(os.path.join(self.root, 'appendix.csv')).set_index('row')
     self.assertTrue(np.isnan(app.loc['alexnet_wd_random', 'paper_train']))
@@ -153,4 +156,4 @@ class ReportTest(tf.test.TestCase):
 
 
 if __name__ == '__main__':
-  tf.test.main()
+  absltest.main()

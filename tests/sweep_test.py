@@ -1,4 +1,4 @@
-"""The sweep runner: listing, the conv plan, skipping finished runs, runs at
+"""The sweep library: listing, the conv plan, skipping finished runs, runs at
 once, compile-once scheduling, the time limit and packing."""
 
 import json
@@ -6,10 +6,10 @@ import os
 import tarfile
 import time
 
-import tensorflow as tf
+from absl.testing import absltest
 
 import testutil
-from zhang2017 import runner as sweep
+from zhang2017 import sweep_lib
 
 
 def _write_flags(root, rows, flags_by_row=None):
@@ -34,7 +34,7 @@ FAKE = ('import json, os, sys, time\n'
 
 
 class _Fake:
-  """Replaces the training command of `runner` while in use."""
+  """Replaces the training command of `sweep_lib` while in use."""
 
   def __init__(self, root, compile_s=0.2, total_s=1.5):
     self.path = os.path.join(root, 'fake.py')
@@ -42,12 +42,12 @@ class _Fake:
       f.write(FAKE.format(compile_s=compile_s, total_s=total_s))
 
   def __enter__(self):
-    self.orig = sweep.command
-    sweep.command = lambda run, extra=(): ['python3', self.path] + self.orig(
+    self.orig = sweep_lib.command
+    sweep_lib.command = lambda run, extra=(): ['python3', self.path] + self.orig(
         run, extra)[3:]
 
   def __exit__(self, *exc):
-    sweep.command = self.orig
+    sweep_lib.command = self.orig
 
 
 def _span(run):
@@ -55,7 +55,7 @@ def _span(run):
     return json.load(f)['t']
 
 
-class SweepTest(tf.test.TestCase):
+class SweepTest(absltest.TestCase):
 
   def test_list_counts(self):
     for exp, n in (('table1', 19), ('fig1bc', 33), ('appendix', 6),
@@ -64,14 +64,14 @@ class SweepTest(tf.test.TestCase):
                               '--list', '--results_dir=/nonexistent')
       self.assertEqual(p.returncode, 0, p.stderr)
       self.assertEqual(testutil.last_line(p.stdout), f'{n} runs')
-    self.assertLen(sweep.plan('table1', seeds=3), 57)
+    self.assertLen(sweep_lib.plan('table1', seeds=3), 57)
 
   def test_conv_plan_is_every_conv_run_once(self):
     p = testutil.run_module('zhang2017.sweep', '--experiment=conv', '--list',
                             '--results_dir=/nonexistent')
     self.assertEqual(p.returncode, 0, p.stderr)
     self.assertEqual(testutil.last_line(p.stdout), '38 runs')
-    runs = sweep.plan('conv')
+    runs = sweep_lib.plan('conv')
     named = {f'{r.experiment}/{r.row}' for r in runs}
     named |= {a for r in runs for a in r.also}
     # 13 Table 1 rows, 5 Fig. 1a curves, 2 Fig. 2b curves, 22 Fig. 1b/1c
@@ -85,7 +85,7 @@ class SweepTest(tf.test.TestCase):
                           ['fig1bc/alexnet_small_p10'])
     # Grouped by compiled program, the most used first: small Inception's
     # plain program serves 13 runs, AlexNet's 11.
-    keys = [sweep.program_key(r.flagfile) for r in runs]
+    keys = [sweep_lib.program_key(r.flagfile) for r in runs]
     self.assertLen(set(keys[:13]), 1)
     self.assertLen(set(keys[13:24]), 1)
     self.assertEqual(runs[0].row, 'inception')
@@ -94,7 +94,7 @@ class SweepTest(tf.test.TestCase):
 
   def test_program_key_ignores_labels_and_seed_only(self):
     ff = lambda e, r: os.path.join(testutil.ROOT, 'flags', e, f'{r}.flags')
-    key = sweep.program_key
+    key = sweep_lib.program_key
     self.assertEqual(key(ff('table1', 'inception')),
                      key(ff('fig1bc', 'inception_small_p05')))
     self.assertEqual(key(ff('table1', 'inception')),
@@ -109,20 +109,20 @@ class SweepTest(tf.test.TestCase):
     self.assertEqual(p.returncode, 2)
     self.assertIn('table1', p.stderr)
     with self.assertRaisesRegex(Exception, 'unknown rows'):
-      sweep.plan('table1', rows=['nope'])
+      sweep_lib.plan('table1', rows=['nope'])
 
   def test_skips_finished_runs_and_runs_two_at_once(self):
     root = self.create_tempdir().full_path
     _write_flags(root, ['a', 'b', 'c'])
     res = os.path.join(root, 'results')
-    runs = sweep.plan('exp', flags_dir=root, results_dir=res)
+    runs = sweep_lib.plan('exp', flags_dir=root, results_dir=res)
     done = runs[0].run_dir
     os.makedirs(done)
     with open(os.path.join(done, 'result.json'), 'w') as f:
       json.dump({'status': 'fitted'}, f)
     logs = []
     with _Fake(root):
-      failed, cut = sweep.run_all(runs, parallel=2, log=logs.append)
+      failed, cut = sweep_lib.run_all(runs, parallel=2, log=logs.append)
     self.assertEqual((failed, cut), (0, 0))
     self.assertIn('3 runs, 1 already complete, 2 to run, 2 at a time', logs[0])
     with open(os.path.join(done, 'result.json')) as f:
@@ -135,25 +135,25 @@ class SweepTest(tf.test.TestCase):
   def test_failed_run_is_reported(self):
     root = self.create_tempdir().full_path
     _write_flags(root, ['a'])
-    runs = sweep.plan('exp', flags_dir=root,
+    runs = sweep_lib.plan('exp', flags_dir=root,
                       results_dir=os.path.join(root, 'r'))
-    orig = sweep.command
-    sweep.command = lambda run, extra=(): ['python3', '-c', 'raise SystemExit(3)']
+    orig = sweep_lib.command
+    sweep_lib.command = lambda run, extra=(): ['python3', '-c', 'raise SystemExit(3)']
     try:
       logs = []
-      self.assertEqual(sweep.run_all(runs, log=logs.append), (1, 0))
+      self.assertEqual(sweep_lib.run_all(runs, log=logs.append), (1, 0))
     finally:
-      sweep.command = orig
+      sweep_lib.command = orig
     self.assertIn('FAILED (exit 3', logs[-1])
 
 
   def test_same_program_waits_for_the_first_compile(self):
     root = self.create_tempdir().full_path
     _write_flags(root, ['a', 'b', 'c'], {'c': '--weight_decay=0.1\n'})
-    runs = sweep.plan('exp', flags_dir=root,
+    runs = sweep_lib.plan('exp', flags_dir=root,
                       results_dir=os.path.join(root, 'r'))
     with _Fake(root, compile_s=1.0, total_s=2.0):
-      sweep.run_all(runs, parallel=3, log=lambda s: None)
+      sweep_lib.run_all(runs, parallel=3, log=lambda s: None)
     a, b, c = (_span(r) for r in runs)
     # b (same program as a) starts after a's first epoch; c does not wait.
     self.assertGreater(b[0], a[0] + 0.9)
@@ -163,10 +163,10 @@ class SweepTest(tf.test.TestCase):
     root = self.create_tempdir().full_path
     _write_flags(root, ['a', 'b', 'c'], {'b': '--weight_decay=0.1\n',
                                          'c': '--weight_decay=0.2\n'})
-    runs = sweep.plan('exp', flags_dir=root,
+    runs = sweep_lib.plan('exp', flags_dir=root,
                       results_dir=os.path.join(root, 'r'))
     with _Fake(root, compile_s=1.0, total_s=1.5):
-      sweep.run_all(runs, parallel=3, max_compiling=2, log=lambda s: None)
+      sweep_lib.run_all(runs, parallel=3, max_compiling=2, log=lambda s: None)
     a, b, c = (_span(r) for r in runs)
     self.assertLess(b[0], a[0] + 0.9)  # Two new programs at once...
     self.assertGreater(c[0], a[0] + 0.9)  # ...the third waits for one.
@@ -174,12 +174,12 @@ class SweepTest(tf.test.TestCase):
   def test_time_limit_kills_and_leaves_no_result(self):
     root = self.create_tempdir().full_path
     _write_flags(root, ['slow', 'never'])
-    runs = sweep.plan('exp', flags_dir=root,
+    runs = sweep_lib.plan('exp', flags_dir=root,
                       results_dir=os.path.join(root, 'r'))
     logs = []
     t0 = time.time()
     with _Fake(root, compile_s=0.1, total_s=60):
-      failed, cut = sweep.run_all(runs, parallel=1, log=logs.append,
+      failed, cut = sweep_lib.run_all(runs, parallel=1, log=logs.append,
                                   time_limit=2)
     self.assertLess(time.time() - t0, 20)
     self.assertEqual((failed, cut), (0, 1))
@@ -191,7 +191,7 @@ class SweepTest(tf.test.TestCase):
   def test_interrupted_sweep_stops_its_runs(self):
     root = self.create_tempdir().full_path
     _write_flags(root, ['a'])
-    runs = sweep.plan('exp', flags_dir=root,
+    runs = sweep_lib.plan('exp', flags_dir=root,
                       results_dir=os.path.join(root, 'r'))
 
     def log(line):  # Ctrl-C just after the run started.
@@ -200,7 +200,7 @@ class SweepTest(tf.test.TestCase):
 
     with _Fake(root, compile_s=0.1, total_s=1.0):
       with self.assertRaises(KeyboardInterrupt):
-        sweep.run_all(runs, log=log)
+        sweep_lib.run_all(runs, log=log)
     time.sleep(2)  # Longer than the run would take.
     self.assertFalse(os.path.exists(os.path.join(runs[0].run_dir,
                                                  'result.json')))
@@ -209,7 +209,7 @@ class SweepTest(tf.test.TestCase):
     root = self.create_tempdir().full_path
     res = os.path.join(root, 'r')
     _write_flags(root, ['a', 'b', 'c', 'd'])
-    runs = sweep.plan('exp', flags_dir=root, results_dir=res)
+    runs = sweep_lib.plan('exp', flags_dir=root, results_dir=res)
     for r in runs[:3]:
       os.makedirs(r.run_dir)
       with open(os.path.join(r.run_dir, 'history.csv'), 'w') as f:
@@ -217,7 +217,7 @@ class SweepTest(tf.test.TestCase):
       with open(os.path.join(r.run_dir, 'result.json'), 'w') as f:
         json.dump({'status': 'fitted'}, f)
     os.remove(os.path.join(runs[2].run_dir, 'result.json'))  # Incomplete.
-    paths = sweep.pack(runs, res, os.path.join(root, 'out'),
+    paths = sweep_lib.pack(runs, res, os.path.join(root, 'out'),
                        max_bytes=4000)
     self.assertLen(paths, 2)  # Two runs of ~3 kB, 4 kB per archive.
     names = []
@@ -228,9 +228,9 @@ class SweepTest(tf.test.TestCase):
         'exp/a/seed0/result.json', 'exp/a/seed0/history.csv',
         'exp/b/seed0/result.json', 'exp/b/seed0/history.csv'])
     with self.assertRaisesRegex(Exception, 'the limit is 1'):
-      sweep.pack(runs, res, os.path.join(root, 'out2'), max_files=1,
+      sweep_lib.pack(runs, res, os.path.join(root, 'out2'), max_files=1,
                  max_bytes=4000)
 
 
 if __name__ == '__main__':
-  tf.test.main()
+  absltest.main()

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 import testutil
 from zhang2017 import data
-from zhang2017 import finite_sample
-from zhang2017 import interpolation
+from zhang2017 import expressivity_lib
+from zhang2017 import kernel_lib
 
 DATA = testutil.data_dir()
 
@@ -23,24 +23,24 @@ class FiniteSampleTest(tf.test.TestCase):
   def test_structured_solve_equals_dense_solve(self):
     rng = np.random.default_rng(0)
     zs = np.sort(rng.choice(10_000, 300, replace=False)).astype(np.float64)
-    b = finite_sample.biases(zs)
+    b = expressivity_lib.biases(zs)
     y = rng.normal(size=300)
-    dense = finite_sample.dense_matrix(zs, b)
+    dense = expressivity_lib.dense_matrix(zs, b)
     self.assertAllEqual(np.triu(dense, 1), np.zeros_like(dense))
     self.assertTrue((np.diag(dense) > 0).all())
     w_dense = solve_triangular(dense, y, lower=True)
-    w = finite_sample.solve_structured(zs, b, y)
+    w = expressivity_lib.solve_structured(zs, b, y)
     self.assertAllClose(w, w_dense, rtol=1e-9, atol=1e-9)
     self.assertAllClose(dense @ w, y, atol=1e-6)
-    self.assertAllClose(finite_sample.predict_sorted(zs, b, w), y, atol=1e-6)
+    self.assertAllClose(expressivity_lib.predict_sorted(zs, b, w), y, atol=1e-6)
 
   def test_fits_random_labels_exactly_with_2n_plus_d_weights(self):
     ds = data.synthetic(n_train=500, seed=2)
-    net = finite_sample.fit(ds.x_train, ds.y_train, seed=0)
+    net = expressivity_lib.fit(ds.x_train, ds.y_train, seed=0)
     # Projections reach ~1e11, so float64 leaves ~1e-5 of the targets' 0.5
     # margin; rounding recovers every label.
     self.assertAllClose(net['fitted'], ds.y_train, atol=1e-3)
-    model = finite_sample.keras_model(net['a'], net['b'], net['w'])
+    model = expressivity_lib.keras_model(net['a'], net['b'], net['w'])
     n, d = 500, 32 * 32 * 3
     self.assertEqual(model.count_params(), 2 * n + d)
     x = ds.x_train.reshape(n, -1).astype(np.float64)
@@ -49,10 +49,10 @@ class FiniteSampleTest(tf.test.TestCase):
     self.assertAllEqual(np.rint(pred), ds.y_train)
 
   def test_keras_model_on_jax_needs_x64_and_then_fits(self):
-    code = ('import numpy as np; from zhang2017 import data, finite_sample; '
+    code = ('import numpy as np; from zhang2017 import data, expressivity_lib; '
             'ds = data.synthetic(n_train=300, seed=2); '
-            'net = finite_sample.fit(ds.x_train, ds.y_train, seed=0); '
-            'm = finite_sample.keras_model(net["a"], net["b"], net["w"]); '
+            'net = expressivity_lib.fit(ds.x_train, ds.y_train, seed=0); '
+            'm = expressivity_lib.keras_model(net["a"], net["b"], net["w"]); '
             'p = m.predict(ds.x_train.reshape(300, -1).astype(np.float64), '
             'batch_size=100, verbose=0)[:, 0]; '
             'print(float(np.abs(p - ds.y_train).max()))')
@@ -71,7 +71,7 @@ class FiniteSampleTest(tf.test.TestCase):
   def test_duplicate_inputs_cannot_be_separated(self):
     x = np.zeros((3, 4), np.uint8)
     with self.assertRaisesRegex(ValueError, 'duplicate'):
-      finite_sample.projection(x, seed=0)
+      expressivity_lib.projection(x, seed=0)
 
   @unittest.skipIf(DATA is None, 'real data not found')
   def test_binary_on_mnist_subset(self):
@@ -94,7 +94,7 @@ class InterpolationTest(tf.test.TestCase):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (500, 30)).astype(np.float32)
     y = np.eye(10)[rng.integers(0, 10, 500)]
-    m = interpolation.TiledSPD.kernel(x, 'gaussian', gamma=10.0, tile=128)
+    m = kernel_lib.TiledSPD.kernel(x, 'gaussian', gamma=10.0, tile=128)
     k = np.zeros((500, 500))
     for (i, j), t in m.tiles.items():
       k[m.rows(i), m.rows(j)] = t
@@ -106,7 +106,7 @@ class InterpolationTest(tf.test.TestCase):
     self.assertAllClose(alpha, alpha_ref, rtol=1e-2, atol=1e-2 * np.abs(
         alpha_ref).max())
     # Predicting the training points returns the labels (interpolation).
-    pred = interpolation.predict(x, alpha, x[:50], 'gaussian', 10.0, tile=128)
+    pred = kernel_lib.predict(x, alpha, x[:50], 'gaussian', 10.0, tile=128)
     self.assertAllClose(pred, y[:50], atol=1e-3)
 
   def test_sgd_from_zero_converges_to_the_minimum_norm_solution(self):
@@ -114,7 +114,7 @@ class InterpolationTest(tf.test.TestCase):
     x = rng.normal(size=(20, 100)) / 10  # Overparameterized: d > n.
     y = rng.normal(size=20)
     w_min = x.T @ np.linalg.solve(x @ x.T, y)  # X^T (X X^T)^-1 y.
-    w = interpolation.sgd_least_squares(x, y, lr=2.0, steps=20000, batch=5)
+    w = kernel_lib.sgd_least_squares(x, y, lr=2.0, steps=20000, batch=5)
     self.assertAllClose(x @ w, y, atol=1e-6)
     self.assertLess(np.linalg.norm(w - w_min) / np.linalg.norm(w_min), 1e-5)
     # Another interpolating solution exists, farther from zero: the data's

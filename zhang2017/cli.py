@@ -39,6 +39,30 @@ def config_from_flags(flag_values=flags.FLAGS):
       for f in dataclasses.fields(config_lib.Config)}))
 
 
+def config_from_argv(argv):
+  """A validated `Config` from a command line (argv[0] is the program), as
+  the training binary reads it, without touching the global flags.
+
+  Raises:
+    UserError: an unknown flag, a bad value, or a stray argument.
+  """
+  fv = flags.FlagValues()
+  define_config_flags(fv)
+  try:
+    rest = fv(list(argv))
+  except flags.Error as e:
+    raise UserError(f'{e}; see --helpshort') from e
+  check_no_arguments(rest)
+  return config_from_flags(fv)
+
+
+def check_no_arguments(argv):
+  """Raises UserError for anything left on the command line after flags."""
+  if len(argv) > 1:
+    raise UserError(f'unexpected arguments {" ".join(argv[1:])}; flags take '
+                    'the form --name=value')
+
+
 def parse_flagfile(path):
   """A flagfile's `Config` (defaults plus its flags), read by absl's parser.
 

@@ -191,6 +191,9 @@ def validate(cfg):
   if cfg.model == 'inception_v3' and cfg.dataset != 'imagenet':
     raise UserError('--model=inception_v3 is the ImageNet model; use '
                     '--dataset=imagenet or a small CIFAR model')
+  if cfg.pixels != 'none' and cfg.dataset == 'imagenet':
+    raise UserError('pixel randomizations are not implemented for streamed '
+                    'ImageNet; use --pixels=none')
   if cfg.random_crop and cfg.dataset == 'imagenet':
     raise UserError('--random_crop is not implemented for ImageNet (Table 2 '
                     'uses --augment); drop it')

@@ -11,36 +11,36 @@ each directly in `data_dir` or in `data_dir/<name>/`. Without a local copy it
 falls back to a prepared tfds dataset under `data_dir` (never downloads).
 `data_dir` defaults to `$ZHANG2017_DATA_DIR`, then to tfds' default directory.
 
-Decoded arrays are cached as `.npz` (keyed by the source files' sha256) in
+The file formats are read in `readers.py`. Decoded arrays are cached as `.npz` (keyed by the source files' sha256) in
 `$ZHANG2017_CACHE_DIR` or `~/.cache/zhang2017`, so the JPEG copy of CIFAR-10
 is decoded once per machine. ImageNet is streamed: see `imagenet.py`.
 """
 
 import dataclasses
-import glob
-import gzip
 import hashlib
-import io
 import os
-import pickle
-import tarfile
+from typing import Optional
 import zipfile
 
 import numpy as np
 
+from zhang2017 import readers
 from zhang2017.errors import UserError
 
 DATASETS = ('cifar10', 'mnist', 'imagenet')
 _NUM_CLASSES = {'cifar10': 10, 'mnist': 10, 'imagenet': 1000}
-CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
-                   'frog', 'horse', 'ship', 'truck')
 _DATA_HINT = ('pass --data_dir=DIR or set ZHANG2017_DATA_DIR to a folder '
               'holding the dataset (e.g. ../shared/data)')
 
 
 @dataclasses.dataclass
 class Dataset:
-  """Images (N, H, W, C) uint8 (float32 after gaussian corruption), labels int64."""
+  """Images (N, H, W, C) uint8 (float32 after gaussian corruption), labels int64.
+
+  A streamed dataset (ImageNet's image folder) holds file names relative to
+  `root` in `x_train`/`x_test` instead of images, and its `image_shape`; the
+  subset and the label corruption treat both alike.
+  """
   name: str
   x_train: np.ndarray
   y_train: np.ndarray
@@ -48,6 +48,21 @@ class Dataset:
   y_test: np.ndarray
   num_classes: int
   source: str  # what was read: file name and sha256 prefix, or tfds
+  root: Optional[str] = None
+  image_shape: Optional[tuple] = None
+
+  @property
+  def n_train(self):
+    return len(self.y_train)
+
+  @property
+  def n_test(self):
+    return len(self.y_test)
+
+  @property
+  def input_shape(self):
+    """The model's input shape (H, W, C)."""
+    return self.image_shape or self.x_train.shape[1:]
 
 
 def default_data_dir(data_dir=None):
@@ -78,13 +93,13 @@ def load(name, data_dir=None):
   if data_dir is not None and not os.path.isdir(data_dir):
     raise UserError(f'data directory {data_dir!r} does not exist; {_DATA_HINT}')
   dirs = [] if data_dir is None else [data_dir, os.path.join(data_dir, name)]
-  finder = _find_cifar10 if name == 'cifar10' else _find_mnist
   for d in dirs:
-    found = finder(d)
+    found = readers.find(name, d)
     if found:
       reader, paths = found
       return _cached(name, paths, reader)
-  return _load_tfds(name, data_dir)
+  arrays, source = readers.load_tfds(name, data_dir, _DATA_HINT)
+  return Dataset(name, *arrays, _NUM_CLASSES[name], source)
 
 
 # ---------------------------------------------------------------- caching
@@ -147,180 +162,6 @@ def _check(ds, paths):
     if y.min() < 0 or y.max() >= ds.num_classes:
       raise UserError(f'{paths[0]}: {split} labels outside 0..'
                       f'{ds.num_classes - 1}; replace the damaged file')
-
-
-# ---------------------------------------------------------------- CIFAR-10
-
-
-def _find_cifar10(d):
-  for fname, reader in (('cifar10-jpeg.zip', _read_cifar_zip),
-                        ('cifar-10-python.tar.gz', _read_cifar_python),
-                        ('cifar-10-batches-py', _read_cifar_python),
-                        ('cifar-10-binary.tar.gz', _read_cifar_binary),
-                        ('cifar-10-batches-bin', _read_cifar_binary)):
-    p = os.path.join(d, fname)
-    if os.path.exists(p):
-      return reader, [p]
-  return None
-
-
-def _read_cifar_zip(path):
-  """Image-folder zip: {train,test}/<class>/NNNN.jpg, classes sorted = ids."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  try:
-    z = zipfile.ZipFile(path)
-  except (zipfile.BadZipFile, OSError) as e:
-    raise UserError(f'{path} is not a readable zip ({e}); download it again '
-                    'or point --data_dir elsewhere') from e
-  out = {}
-  with z:
-    names = [n for n in z.namelist() if not n.endswith('/')]
-    for split in ('train', 'test'):
-      files = sorted(n for n in names if n.startswith(split + '/'))
-      classes = sorted({n.split('/')[1] for n in files})
-      if tuple(classes) != CIFAR10_CLASSES:
-        raise UserError(f'{path}: expected folders {split}/<class> for the 10 '
-                        f'CIFAR-10 classes, found {classes[:12]}; replace the file')
-      xs = np.empty((len(files), 32, 32, 3), np.uint8)
-      ys = np.empty(len(files), np.int64)
-      for i, n in enumerate(files):
-        try:
-          img = Image.open(io.BytesIO(z.read(n))).convert('RGB')
-        except Exception as e:  # Pillow raises many types for bad bytes.
-          raise UserError(f'{path}: cannot decode {n} ({e}); replace the '
-                          'damaged zip') from e
-        if img.size != (32, 32):
-          raise UserError(f'{path}: {n} is {img.size[0]}x{img.size[1]}, not '
-                          '32x32; this is not CIFAR-10')
-        xs[i] = np.asarray(img)
-        ys[i] = classes.index(n.split('/')[1])
-      out[split] = (xs, ys)
-  return out['train'] + out['test']
-
-
-_PY_BATCHES = [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']
-_BIN_BATCHES = [f'{b}.bin' for b in _PY_BATCHES]
-
-
-def _members(path, folder, names):
-  """{name: bytes} from a .tar.gz archive holding `folder`, or that folder."""
-  try:
-    if os.path.isdir(path):
-      out = {}
-      for n in names:
-        with open(os.path.join(path, n), 'rb') as f:
-          out[n] = f.read()
-      return out
-    with tarfile.open(path) as t:
-      return {n: t.extractfile(f'{folder}/{n}').read() for n in names}
-  except (OSError, KeyError, tarfile.TarError, EOFError) as e:
-    raise UserError(f'{path} is incomplete or damaged ({e}); replace it') from e
-
-
-def _read_cifar_python(path):
-  raw = _members(path, 'cifar-10-batches-py', _PY_BATCHES)
-  xs, ys = [], []
-  for b in _PY_BATCHES:
-    d = pickle.loads(raw[b], encoding='bytes')
-    xs.append(np.asarray(d[b'data'], np.uint8).reshape(-1, 3, 32, 32)
-              .transpose(0, 2, 3, 1))
-    ys.append(np.asarray(d[b'labels'], np.int64))
-  return (np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5])
-
-
-def _read_cifar_binary(path):
-  raw = _members(path, 'cifar-10-batches-bin', _BIN_BATCHES)
-  parts = []
-  for b in _BIN_BATCHES:
-    rows = np.frombuffer(raw[b], np.uint8)
-    if rows.size % 3073:
-      raise UserError(f'CIFAR-10 binary batch {b} has {rows.size} bytes, not '
-                      'a multiple of 3073; replace the damaged file')
-    rows = rows.reshape(-1, 3073)
-    parts.append((rows[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1),
-                  rows[:, 0].astype(np.int64)))
-  return (np.concatenate([p[0] for p in parts[:5]]),
-          np.concatenate([p[1] for p in parts[:5]]), parts[5][0], parts[5][1])
-
-
-# ---------------------------------------------------------------- MNIST
-
-_MNIST_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
-                't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
-
-
-def _find_mnist(d):
-  paths = []
-  for f in _MNIST_FILES:
-    for candidate in (f + '.gz', f):
-      if os.path.exists(os.path.join(d, candidate)):
-        paths.append(os.path.join(d, candidate))
-        break
-  return (_read_mnist, paths) if len(paths) == 4 else None
-
-
-def read_idx(path, ndim):
-  """Reads an IDX file (optionally gzipped), checking magic number and size."""
-  opener = gzip.open if path.endswith('.gz') else open
-  try:
-    with opener(path, 'rb') as f:
-      raw = f.read()
-  except (OSError, EOFError) as e:
-    raise UserError(f'{path} cannot be read ({e}); replace the damaged '
-                    'file') from e
-  magic = int.from_bytes(raw[:4], 'big') if len(raw) >= 4 else -1
-  if magic != 0x800 + ndim:
-    raise UserError(f'{path} has IDX magic {magic:#x}, expected '
-                    f'{0x800 + ndim:#x} (uint8, {ndim}-d); this is not the '
-                    'right MNIST file')
-  dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-  body = raw[4 + 4 * ndim:]
-  if len(body) != int(np.prod(dims)):
-    raise UserError(f'{path} holds {len(body)} bytes of data but its header '
-                    f'says {dims}; the file is truncated, replace it')
-  return np.frombuffer(body, np.uint8).reshape(dims)
-
-
-def _read_mnist(xtr, ytr, xte, yte):
-  out = []
-  for path, ndim in ((xtr, 3), (ytr, 1), (xte, 3), (yte, 1)):
-    a = read_idx(path, ndim)
-    if ndim == 3:
-      if a.shape[1:] != (28, 28):
-        raise UserError(f'{path} holds {a.shape[1]}x{a.shape[2]} images, not '
-                        '28x28; this is not MNIST')
-      a = a[..., None]
-    out.append(a)
-  return tuple(out)
-
-
-# ---------------------------------------------------------------- tfds
-
-
-def _load_tfds(name, data_dir):
-  """A tfds dataset already prepared under data_dir; never downloads."""
-  root = data_dir or os.path.join(os.path.expanduser('~'), 'tensorflow_datasets')
-  # Look before calling tfds: it logs warnings about (and may create)
-  # version folders for datasets that are not there.
-  prepared = glob.glob(os.path.join(root, name, '*', 'dataset_info.json'))
-  if not prepared:
-    raise UserError(f'no {name} data found in {root} (no local files, no '
-                    f'prepared tfds dataset); {_DATA_HINT}')
-  try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    raise UserError(f'{root} holds a tfds {name} dataset but '
-                    'tensorflow_datasets is not installed; pip install '
-                    'tensorflow-datasets') from None
-  builder = tfds.builder_from_directory(os.path.dirname(sorted(prepared)[-1]))
-  arrays = []
-  for split in ('train', 'test'):
-    ds = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-    arrays += [ds['image'], ds['label']]
-  xtr, ytr, xte, yte = arrays
-  return Dataset(name, np.asarray(xtr, np.uint8), np.asarray(ytr, np.int64),
-                 np.asarray(xte, np.uint8), np.asarray(yte, np.int64),
-                 _NUM_CLASSES[name], f'tfds {name} in {builder.data_dir}')
 
 
 # ---------------------------------------------------------------- subsets

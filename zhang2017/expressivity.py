@@ -21,7 +21,7 @@ from absl import flags
 
 from zhang2017 import corruption
 from zhang2017 import data
-from zhang2017 import finite_sample
+from zhang2017 import expressivity_lib
 from zhang2017 import results
 
 ROOT = results.ROOT
@@ -44,7 +44,7 @@ def run(dataset, data_dir, labels, corrupt_prob, seed, train_size):
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
   ds, record, _ = corruption.apply(ds, labels, corrupt_prob, 'none', seed)
   t1 = time.time()
-  net = finite_sample.fit(ds.x_train, ds.y_train, seed)
+  net = expressivity_lib.fit(ds.x_train, ds.y_train, seed)
   build_seconds = time.time() - t1
   n, d = len(ds.y_train), int(np.prod(ds.x_train.shape[1:]))
   residual = np.abs(net['fitted'] - ds.y_train)

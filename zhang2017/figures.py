@@ -1,6 +1,6 @@
 """The paper's figures from result files: Fig. 1a, 1b, 1c and 2b as PNGs.
 
-Runs come from `reporting.load_runs` (a DataFrame, one row per run); curves
+Runs come from `report_lib.load_runs` (a DataFrame, one row per run); curves
 from each run's history.csv. Several seeds of a point: the mean, with the
 spread (min..max) drawn as an error bar.
 """
@@ -37,9 +37,9 @@ def fig1bc_points(runs, flags_dir, row_runs):
   (NaN: not reached), test error, and the lower bound for unreached ones.
 
   Args:
-    runs: `reporting.load_runs` output.
+    runs: `report_lib.load_runs` output.
     flags_dir: the flagfiles (to borrow identical runs of other rows).
-    row_runs: `reporting.row_runs`.
+    row_runs: `report_lib.row_runs`.
   """
   rows = []
   for model in paper.FIG1BC_MODELS:

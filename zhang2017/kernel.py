@@ -3,7 +3,7 @@ r"""Section 5: minimum-norm kernel interpolation on a whole training set.
   python -m zhang2017.kernel --dataset=mnist --kernel=gaussian --gamma=10
 
 Solves K alpha = y (one-hot y; K + l2 I with --l2) on all training points
-with a tiled float32 Cholesky (see interpolation.py), then prints test error,
+with a tiled float32 Cholesky (see kernel_lib.py), then prints test error,
 the RKHS norm of the interpolant, solve time and peak memory, and writes
 result.json (default results/theory/kernel-<dataset>-<kernel>-g<gamma>).
 Pixels are scaled to [0, 1]; k(x, x') = exp(-gamma |x - x'|^2 / d).
@@ -22,7 +22,7 @@ cli.quiet_import_keras()
 from absl import flags
 
 from zhang2017 import data
-from zhang2017 import interpolation
+from zhang2017 import kernel_lib
 from zhang2017 import results
 from zhang2017.errors import UserError
 
@@ -32,7 +32,7 @@ PAPER = {'mnist': 'test error 1.2%, norm about 220 (kernel unstated)',
 _DATASET = flags.DEFINE_enum('dataset', 'mnist', ['mnist', 'cifar10'],
                              'Dataset (all training images).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Default $ZHANG2017_DATA_DIR.')
-_KERNEL = flags.DEFINE_enum('kernel', 'gaussian', list(interpolation.KERNELS),
+_KERNEL = flags.DEFINE_enum('kernel', 'gaussian', list(kernel_lib.KERNELS),
                             'Kernel.')
 _GAMMA = flags.DEFINE_float('gamma', 10.0, 'exp(-gamma |x - x\'|^2 / d).',
                             lower_bound=0.0)
@@ -41,7 +41,7 @@ _L2 = flags.DEFINE_float('l2', 0.0, 'Ridge term added to the diagonal.',
 _TRAIN_SIZE = flags.DEFINE_integer('train_size', None, 'Seeded subset.',
                                    lower_bound=1)
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the subset.')
-_TILE = flags.DEFINE_integer('tile', interpolation.TILE, 'Tile size.',
+_TILE = flags.DEFINE_integer('tile', kernel_lib.TILE, 'Tile size.',
                              lower_bound=64)
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Run folder.')
 
@@ -52,7 +52,7 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
   t0 = time.time()
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
   flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255
-  r = interpolation.interpolate(flat(ds.x_train), ds.y_train, flat(ds.x_test),
+  r = kernel_lib.interpolate(flat(ds.x_train), ds.y_train, flat(ds.x_test),
                                 ds.y_test, ds.num_classes, kernel, gamma, l2,
                                 tile, log)
   r.update({

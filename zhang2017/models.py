@@ -136,10 +136,11 @@ def build(name, num_classes=10, input_shape=(32, 32, 3), crop=28,
     base = keras.applications.InceptionV3(
         include_top=False, weights=None, input_shape=input_shape,
         pooling='avg')
-    if weight_decay:  # Keras reads the penalty from each variable.
-      for layer in base.layers:
-        if hasattr(layer, 'kernel'):
-          layer.kernel.regularizer = _reg(weight_decay)
+    for layer in base.layers:
+      if weight_decay and hasattr(layer, 'kernel'):
+        layer.kernel.regularizer = _reg(weight_decay)  # Read per variable.
+      if synchronized_bn and isinstance(layer, keras.layers.BatchNormalization):
+        layer.synchronized = True  # Read at call time (TensorFlow backend).
     x = base(x)
   else:
     x = _preprocess(inputs, crop, random_crop, augment, seed)

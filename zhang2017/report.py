@@ -12,7 +12,7 @@ import os
 from absl import flags
 
 from zhang2017 import cli
-from zhang2017 import reporting
+from zhang2017 import report_lib
 
 _RESULTS_DIR = flags.DEFINE_string('results_dir', None,
                                    'Default: <repo>/results.')
@@ -21,11 +21,11 @@ _FLAGS_DIR = flags.DEFINE_string('flags_dir', None, 'Default: <repo>/flags.')
 
 def main(argv):
   del argv
-  results_dir = _RESULTS_DIR.value or os.path.join(reporting.ROOT, 'results')
+  results_dir = _RESULTS_DIR.value or os.path.join(report_lib.ROOT, 'results')
   if not os.path.isdir(results_dir):
     cli.fail(f'--results_dir={results_dir} does not exist; pass the folder '
              'holding <experiment>/<row>/seed<k>/result.json')
-  reporting.build(results_dir, _FLAGS_DIR.value or os.path.join(reporting.ROOT, 'flags'))
+  report_lib.build(results_dir, _FLAGS_DIR.value or os.path.join(report_lib.ROOT, 'flags'))
   print(f'wrote {os.path.join(results_dir, "README.md")}')
 
 

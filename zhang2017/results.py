@@ -16,6 +16,15 @@ import tempfile
 
 RESULT = 'result.json'
 HISTORY = 'history.csv'
+# The keys of every run's result.json, in-memory or streamed data alike
+# (README "Result files" explains each); tests hold runs to this list.
+RESULT_KEYS = (
+    'status', 'train_accuracy', 'test_accuracy', 'train_top5', 'test_top5',
+    'train_loss', 'test_loss', 'train_accuracy_running',
+    'train_accuracy_changed', 'train_accuracy_kept', 'epochs',
+    'epochs_to_fit', 'steps_to_fit', 'steps_per_epoch', 'train_size',
+    'train_eval_size', 'test_size', 'params', 'weights_fingerprint', 'flags',
+    'corruption', 'provenance')
 # The repository's root: default home of flags/ and results/.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

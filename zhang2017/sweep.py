@@ -21,7 +21,7 @@ from absl import flags
 
 from zhang2017 import cli
 from zhang2017 import results
-from zhang2017 import runner
+from zhang2017 import sweep_lib
 from zhang2017.errors import UserError
 
 _EXPERIMENT = flags.DEFINE_string(
@@ -70,14 +70,14 @@ def main(argv):
   signal.signal(signal.SIGTERM, _exit_on_sigterm)
   if not _EXPERIMENT.value:
     raise UserError('--experiment is required, e.g. --experiment=table1')
-  runs = runner.plan(_EXPERIMENT.value, _SEEDS.value, _ROWS.value, _FLAGS_DIR.value,
+  runs = sweep_lib.plan(_EXPERIMENT.value, _SEEDS.value, _ROWS.value, _FLAGS_DIR.value,
               _RESULTS_DIR.value)
   if _LIST.value:
     for r in runs:
       state = 'done' if results.load(r.run_dir) else 'todo'
       also = f' (also {", ".join(r.also)})' if r.also else ''
       print(f'{r.experiment}/{r.row} seed={r.seed} [{state}] '
-            f'{os.path.relpath(r.flagfile, runner.ROOT)}{also}')
+            f'{os.path.relpath(r.flagfile, sweep_lib.ROOT)}{also}')
     print(f'{len(runs)} runs')
     return
   env = {}
@@ -89,15 +89,15 @@ def main(argv):
         'JAX_COMPILATION_CACHE_DIR': os.path.abspath(_COMPILATION_CACHE.value),
         'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
         'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1'})
-  results_dir = _RESULTS_DIR.value or os.path.join(runner.ROOT, 'results')
+  results_dir = _RESULTS_DIR.value or os.path.join(sweep_lib.ROOT, 'results')
 
   def pack():
     if _PACK_TO.value:
-      return runner.pack(runs, results_dir, _PACK_TO.value)
+      return sweep_lib.pack(runs, results_dir, _PACK_TO.value)
     return []
 
   try:
-    failed, cut = runner.run_all(
+    failed, cut = sweep_lib.run_all(
         runs, _PARALLEL.value, _TRAIN_FLAGS.value, env,
         time_limit=_TIME_LIMIT.value, max_compiling=_MAX_COMPILING.value,
         on_done=pack)

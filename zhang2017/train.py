@@ -13,24 +13,24 @@ line; a killed run resumes when started again with the same flags.
 """
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags
+
 from zhang2017 import cli
 
 cli.quiet_import_keras()
 
 from zhang2017 import results
-from zhang2017 import training
-from zhang2017.errors import UserError
+from zhang2017 import train_lib
 
 cli.define_config_flags()
+flags.adopt_module_key_flags(cli)  # --help lists them (defined in cli).
 
 
 def main(argv):
   results.git_commit()  # Record the code as it is at the start.
-  if len(argv) > 1:
-    raise UserError(f'unexpected arguments {" ".join(argv[1:])}; flags take '
-                    'the form --name=value')
+  cli.check_no_arguments(argv)
   cfg = cli.config_from_flags()
-  training.train_and_evaluate(cfg)
+  train_lib.train_and_evaluate(cfg)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,59 @@
+"""A run's state between epochs, and the fingerprint of its final weights.
+
+`checkpoint.npz` in the run folder holds every model and optimizer variable
+and a JSON meta record (the run key and the history so far); it is written to
+a temporary file and renamed, so a kill at any moment leaves the previous
+epoch's checkpoint intact.
+"""
+
+import hashlib
+import json
+import os
+
+import keras
+import numpy as np
+
+from zhang2017.errors import UserError
+
+CHECKPOINT = 'checkpoint.npz'
+
+
+def weights_fingerprint(model):
+  """sha256 (16 hex digits) of every model variable's final bytes."""
+  h = hashlib.sha256()
+  for v in model.variables:
+    h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(v.value)).tobytes())
+  return h.hexdigest()[:16]
+
+
+def save(path, model, optimizer, meta):
+  """Writes the state atomically."""
+  arrays = {f'v{i}': keras.ops.convert_to_numpy(v.value)
+            for i, v in enumerate(model.variables)}
+  arrays.update({f'o{i}': keras.ops.convert_to_numpy(v.value)
+                 for i, v in enumerate(optimizer.variables)})
+  tmp = path + '.tmp.npz'
+  np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+  os.replace(tmp, path)
+
+
+def load(path, model, optimizer, run_key):
+  """Restores state; returns the saved meta, or None if there is none."""
+  if not os.path.exists(path):
+    return None
+  try:
+    z = np.load(path)
+    meta = json.loads(str(z['meta']))
+  except (OSError, ValueError, KeyError, EOFError) as e:
+    raise UserError(f'{path} is damaged ({e}); delete it to restart the run '
+                    'from scratch') from e
+  if meta['run_key'] != run_key:
+    raise UserError(f'{os.path.dirname(path)} holds a run with other flags; '
+                    'use another --output_dir or delete that folder')
+  if not optimizer.built:
+    optimizer.build(model.trainable_variables)
+  for i, v in enumerate(model.variables):
+    v.assign(z[f'v{i}'])
+  for i, v in enumerate(optimizer.variables):
+    v.assign(z[f'o{i}'])
+  return meta
