@@ -12,12 +12,16 @@ import numpy as np
 import tensorflow as tf
 
 import testutil
+from zhang2017 import cli
 from zhang2017 import config as config_lib
 from zhang2017 import checkpoint
 from zhang2017 import results
+from zhang2017 import train_lib
+from zhang2017.errors import UserError
 
 DATA = testutil.data_dir()
 MLP = ['--dataset=cifar10', '--model=mlp_1x512', '--train_size=2000']
+SMALL = ['--dataset=cifar10', '--model=mlp_1x512', '--train_size=1000']
 
 
 def _load(d):
@@ -26,11 +30,12 @@ def _load(d):
 
 
 def _comparable(result):
-  """A result without the fields that measure time or name the folder."""
+  """A result without the fields that measure time or name folders."""
   result = json.loads(json.dumps(result))
   for k in ('wall_seconds', 'train_seconds'):
     result['provenance'].pop(k)
   result['flags'].pop('output_dir')
+  result['flags'].pop('data_dir')  # Passed in-process, from the env outside.
   return result
 
 
@@ -38,22 +43,29 @@ def _comparable(result):
 class TrainTest(tf.test.TestCase):
 
   def train(self, *args, backend='tensorflow'):
+    """The binary in a subprocess (for JAX, kills, stdout)."""
     return testutil.run_module('zhang2017.train', *args, env={
         'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': backend})
 
+  def train_here(self, *args):
+    """The binary's parser and loop in this process (TensorFlow): (result,
+    log lines)."""
+    lines = []
+    cfg = cli.config_from_argv(['train', *args, f'--data_dir={DATA}'])
+    return train_lib.train_and_evaluate(cfg, log=lines.append), lines
+
   def test_mlp_memorizes_random_labels_and_resumes_identically(self):
     out = self.create_tempdir().full_path
-    p = self.train(*MLP, '--labels=random', '--epochs=60',
-                   f'--output_dir={out}')
-    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-    r = _load(out)
+    r, _ = self.train_here(*SMALL, '--labels=random', '--epochs=60',
+                           f'--output_dir={out}')
+    self.assertEqual(_load(out), r)
     self.assertCountEqual(r, results.RESULT_KEYS)
     self.assertEqual(r['status'], 'fitted')
     self.assertEqual(r['train_accuracy'], 1.0)
     self.assertLess(r['test_accuracy'], 0.2)
     self.assertEqual(r['params'], 1_209_866)
     self.assertEqual(r['epochs_to_fit'], r['epochs'])
-    self.assertEqual(r['train_size'], 2000)
+    self.assertEqual(r['train_size'], 1000)
     self.assertAllClose(r['corruption']['changed_fraction'], 0.9, atol=0.03)
     for key in ('git_commit', 'backend', 'versions', 'device',
                 'dataset_source', 'wall_seconds'):
@@ -64,20 +76,18 @@ class TrainTest(tf.test.TestCase):
     self.assertNotEmpty(os.listdir(os.path.join(out, 'tb')))
     self.assertFalse(os.path.exists(os.path.join(out, 'checkpoint.npz')))
     # A complete run is never retrained.
-    again = self.train(*MLP, '--labels=random', '--epochs=60',
-                       f'--output_dir={out}')
-    self.assertIn('not retraining', again.stdout)
-    self.assertEqual(_load(out), r)
+    again, lines = self.train_here(*SMALL, '--labels=random', '--epochs=60',
+                                   f'--output_dir={out}')
+    self.assertIn('not retraining', lines[-1])
+    self.assertEqual(again, r)
     # Killed in its 5th epoch and started again: the same run, to the bit.
-    self.check_resume([*MLP, '--labels=random', '--epochs=60'], out,
+    self.check_resume([*SMALL, '--labels=random', '--epochs=60'], out,
                       'tensorflow')
 
   def test_partial_labels_record_changed_fraction_and_both_accuracies(self):
     out = self.create_tempdir().full_path
-    p = self.train(*MLP, '--labels=partial', '--corrupt_prob=0.5',
-                   '--epochs=2', f'--output_dir={out}')
-    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-    r = _load(out)
+    r, _ = self.train_here(*MLP, '--labels=partial', '--corrupt_prob=0.5',
+                           '--epochs=2', f'--output_dir={out}')
     self.assertBetween(r['corruption']['changed_fraction'], 0.42, 0.48)
     self.assertEqual(r['status'], 'not_fitted')
     self.assertIsNone(r['epochs_to_fit'])
@@ -87,15 +97,17 @@ class TrainTest(tf.test.TestCase):
     self.assertAllClose(overall, r['train_accuracy'], atol=1e-9)
 
   def test_both_backends_same_data_full_batches_one_program_each(self):
+    args = [*MLP, '--train_size=500', '--labels=partial', '--corrupt_prob=0.3',
+            '--pixels=shuffled', '--epochs=2', '--eval_batch_size=300']
     outs = {}
-    for backend, per_call in (('tensorflow', 1), ('jax', 1), ('jax', 0)):
-      out = outs[backend, per_call] = self.create_tempdir().full_path
-      p = self.train(*MLP, '--train_size=500', '--labels=partial',
-                     '--corrupt_prob=0.3', '--pixels=shuffled', '--epochs=2',
-                     '--eval_batch_size=300', f'--steps_per_call={per_call}',
-                     f'--output_dir={out}', backend=backend)
+    for per_call in (1, 0):
+      out = outs['jax', per_call] = self.create_tempdir().full_path
+      p = self.train(*args, f'--steps_per_call={per_call}',
+                     f'--output_dir={out}', backend='jax')
       self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-    tf_r = _load(outs['tensorflow', 1])
+    out = outs['tensorflow', 1] = self.create_tempdir().full_path
+    tf_r, _ = self.train_here(*args, f'--output_dir={out}')
+    self.assertEqual(tf_r['provenance']['backend'], 'tensorflow')
     for per_call in (1, 0):  # A jitted step in a loop; a whole-epoch scan.
       jax_r = _load(outs['jax', per_call])
       self.assertEqual(jax_r['provenance']['backend'], 'jax')
@@ -136,7 +148,7 @@ class TrainTest(tf.test.TestCase):
                      'limit')
 
   def test_sigkill_then_resume_equals_uninterrupted_run_jax(self):
-    args = [*MLP, '--labels=random', '--epochs=8', '--dropout=0.3']
+    args = [*SMALL, '--labels=random', '--epochs=8', '--dropout=0.3']
     ref = self.create_tempdir().full_path
     self.assertEqual(self.train(*args, f'--output_dir={ref}',
                                 backend='jax').returncode, 0)
@@ -174,24 +186,20 @@ class TrainTest(tf.test.TestCase):
     np.savez(os.path.join(out, checkpoint.CHECKPOINT),
              meta=np.array(json.dumps({'run_key': cfg.run_key(),
                                        'history': [], 'status': None})))
-    p = self.train(*MLP, '--labels=random', '--epochs=1',
-                   f'--output_dir={out}')
-    self.assertEqual(p.returncode, 2)
-    self.assertIn('holds a run with other flags', testutil.last_line(p.stderr))
+    with self.assertRaisesRegex(UserError, 'holds a run with other flags'):
+      self.train_here(*MLP, '--labels=random', '--epochs=1',
+                      f'--output_dir={out}')
     self.assertFalse(os.path.exists(os.path.join(out, 'result.json')))
 
   def test_divergence_and_epoch_limit_are_outcomes(self):
     out = self.create_tempdir().full_path
-    p = self.train(*MLP, '--learning_rate=1e6', '--epochs=5',
-                   f'--output_dir={out}')
-    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-    r = _load(out)
+    r, _ = self.train_here(*MLP, '--learning_rate=1e6', '--epochs=5',
+                           f'--output_dir={out}')
     self.assertEqual(r['status'], 'diverged')
     self.assertLess(r['epochs'], 5)
     out = self.create_tempdir().full_path
-    p = self.train(*MLP, '--labels=random', '--epochs=2',
-                   f'--output_dir={out}')
-    r = _load(out)
+    r, _ = self.train_here(*MLP, '--labels=random', '--epochs=2',
+                           f'--output_dir={out}')
     self.assertEqual((r['status'], r['epochs'], r['epochs_to_fit']),
                      ('not_fitted', 2, None))
     self.assertLess(r['train_accuracy'], 1.0)
