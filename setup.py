@@ -28,6 +28,7 @@ setuptools.setup(
         'test': ['tensorflow-cpu>=2.16; platform_machine=="x86_64"',
                  'tensorflow>=2.16; platform_machine!="x86_64"',
                  'tensorboard', 'tensorflow-datasets>=4.9',
-                 'importlib_resources', 'jax[cpu]>=0.4.30', 'pytest>=7'],
+                 'importlib_resources', 'jax[cpu]>=0.4.30', 'pytest>=7',
+                 'pytest-xdist>=3'],
     },
 )
