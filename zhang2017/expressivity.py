@@ -24,7 +24,6 @@ from zhang2017 import data
 from zhang2017 import expressivity_lib
 from zhang2017 import results
 
-ROOT = results.ROOT
 _DATASET = flags.DEFINE_enum('dataset', 'cifar10', ['cifar10', 'mnist'],
                              'Dataset (all training images).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Default $ZHANG2017_DATA_DIR.')
@@ -75,7 +74,8 @@ def main(argv):
   results.git_commit()  # Record the code as it is at the start.
   del argv
   out = _OUTPUT_DIR.value or os.path.join(
-      ROOT, 'results', 'theory', f'expressivity-{_DATASET.value}-{_LABELS.value}')
+      results.ROOT, 'results', 'theory',
+      f'expressivity-{_DATASET.value}-{_LABELS.value}')
   r = run(_DATASET.value, _DATA_DIR.value, _LABELS.value, _CORRUPT_PROB.value,
           _SEED.value, _TRAIN_SIZE.value)
   os.makedirs(out, exist_ok=True)

@@ -26,7 +26,6 @@ from zhang2017 import kernel_lib
 from zhang2017 import results
 from zhang2017.errors import UserError
 
-ROOT = results.ROOT
 PAPER = {'mnist': 'test error 1.2%, norm about 220 (kernel unstated)',
          'cifar10': 'Gaussian kernel on pixels: test error 46%'}
 _DATASET = flags.DEFINE_enum('dataset', 'mnist', ['mnist', 'cifar10'],
@@ -74,7 +73,7 @@ def main(argv):
   results.git_commit()  # Record the code as it is at the start.
   del argv
   out = _OUTPUT_DIR.value or os.path.join(
-      ROOT, 'results', 'theory',
+      results.ROOT, 'results', 'theory',
       f'kernel-{_DATASET.value}-{_KERNEL.value}-g{_GAMMA.value:g}'
       + (f'-l2{_L2.value:g}' if _L2.value else ''))
   try:

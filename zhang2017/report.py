@@ -13,6 +13,7 @@ from absl import flags
 
 from zhang2017 import cli
 from zhang2017 import report_lib
+from zhang2017 import results
 
 _RESULTS_DIR = flags.DEFINE_string('results_dir', None,
                                    'Default: <repo>/results.')
@@ -21,11 +22,12 @@ _FLAGS_DIR = flags.DEFINE_string('flags_dir', None, 'Default: <repo>/flags.')
 
 def main(argv):
   del argv
-  results_dir = _RESULTS_DIR.value or os.path.join(report_lib.ROOT, 'results')
+  results_dir = _RESULTS_DIR.value or os.path.join(results.ROOT, 'results')
   if not os.path.isdir(results_dir):
     cli.fail(f'--results_dir={results_dir} does not exist; pass the folder '
              'holding <experiment>/<row>/seed<k>/result.json')
-  report_lib.build(results_dir, _FLAGS_DIR.value or os.path.join(report_lib.ROOT, 'flags'))
+  report_lib.build(results_dir,
+                   _FLAGS_DIR.value or os.path.join(results.ROOT, 'flags'))
   print(f'wrote {os.path.join(results_dir, "README.md")}')
 
 

@@ -20,7 +20,6 @@ from zhang2017 import figures
 from zhang2017 import paper
 from zhang2017 import results
 
-ROOT = results.ROOT
 # Flags that do not change what a run computes (seeds are pooled).
 _KEY_IGNORE = ('output_dir', 'data_dir', 'eval_batch_size', 'seed',
                'steps_per_call')

@@ -77,7 +77,7 @@ def main(argv):
       state = 'done' if results.load(r.run_dir) else 'todo'
       also = f' (also {", ".join(r.also)})' if r.also else ''
       print(f'{r.experiment}/{r.row} seed={r.seed} [{state}] '
-            f'{os.path.relpath(r.flagfile, sweep_lib.ROOT)}{also}')
+            f'{os.path.relpath(r.flagfile, results.ROOT)}{also}')
     print(f'{len(runs)} runs')
     return
   env = {}
@@ -89,7 +89,7 @@ def main(argv):
         'JAX_COMPILATION_CACHE_DIR': os.path.abspath(_COMPILATION_CACHE.value),
         'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
         'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1'})
-  results_dir = _RESULTS_DIR.value or os.path.join(sweep_lib.ROOT, 'results')
+  results_dir = _RESULTS_DIR.value or os.path.join(results.ROOT, 'results')
 
   def pack():
     if _PACK_TO.value:

@@ -23,7 +23,6 @@ from zhang2017 import paper
 from zhang2017 import results
 from zhang2017.errors import UserError
 
-ROOT = results.ROOT
 # `also`: rows of other experiments that are the same run (same flags).
 Run = collections.namedtuple('Run', 'experiment row seed flagfile run_dir also',
                              defaults=((),))
@@ -60,8 +59,8 @@ def plan(experiment, seeds=1, rows=None, flags_dir=None, results_dir=None):
   Returns:
     A list of `Run`.
   """
-  flags_dir = flags_dir or os.path.join(ROOT, 'flags')
-  results_dir = results_dir or os.path.join(ROOT, 'results')
+  flags_dir = flags_dir or os.path.join(results.ROOT, 'flags')
+  results_dir = results_dir or os.path.join(results.ROOT, 'results')
   if experiment in PLANS:
     pairs = PLANS[experiment](flags_dir)
   else:
@@ -179,7 +178,7 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None,
   keys = {r: program_key(r.flagfile, extra) for r in todo}
   running, start = {}, time.time()
   env = {**os.environ, **(env or {})}
-  env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  env['PYTHONPATH'] = results.ROOT + os.pathsep + env.get('PYTHONPATH', '')
   try:
     return _loop(todo, running, parallel, extra, env, log, time_limit, keys,
                  start, max_compiling, on_done or (lambda: None))
@@ -224,7 +223,7 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
       logf = open(os.path.join(r.run_dir, 'train.log'), 'a')
       # Its own process group, so that stopping it stops what it started.
       p = subprocess.Popen(command(r, extra), stdout=logf,
-                           stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                           stderr=subprocess.STDOUT, env=env, cwd=results.ROOT,
                            preexec_fn=os.setpgrp)
       running[p] = (r, logf, time.time())
       log(f'start {r.experiment}/{r.row} seed {r.seed}')
