@@ -68,6 +68,28 @@ class FiniteSampleTest(tf.test.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         self.assertLess(float(testutil.last_line(p.stdout)), 1e-2)
 
+  def test_depth_k_variant_is_the_same_function_in_narrow_layers(self):
+    n, d = 500, 32 * 32 * 3
+    ds = data.synthetic(n_train=n, seed=2)
+    net = expressivity_lib.fit(ds.x_train, ds.y_train, seed=0)
+    z_min = float((ds.x_train.reshape(n, -1).astype(np.int64) @
+                   net['a'].astype(np.int64)).min())
+    for depth in (3, 4, 7, n + 2):
+      with self.subTest(depth=depth):
+        layers = expressivity_lib.deep_layers(net['a'], net['b'], net['w'],
+                                              z_min, depth)
+        self.assertLen(layers, depth)
+        widths = [w.shape[1] for w, _ in layers]
+        self.assertLessEqual(max(widths), -(-n // (depth - 2)) + 3)
+        weights = sum(w.nnz for w, _ in layers)
+        self.assertBetween(weights, d + n, d + 3 * n + 6 * depth)
+        out = expressivity_lib.deep_predict(layers, ds.x_train)
+        # Both sum the same terms in other orders: ~1e-4 apart at z ~ 1e11.
+        self.assertAllClose(out, net['fitted'], atol=1e-3)
+        self.assertAllEqual(np.rint(out), ds.y_train)
+    with self.assertRaisesRegex(ValueError, 'depth 2 is Theorem 1'):
+      expressivity_lib.deep_layers(net['a'], net['b'], net['w'], z_min, 2)
+
   def test_duplicate_inputs_cannot_be_separated(self):
     x = np.zeros((3, 4), np.uint8)
     with self.assertRaisesRegex(ValueError, 'duplicate'):
@@ -86,6 +108,18 @@ class FiniteSampleTest(tf.test.TestCase):
     self.assertEqual(r['train_accuracy'], 1.0)
     self.assertEqual(r['params'], 2 * 2000 + 784)
     self.assertLess(r['max_abs_residual'], 1e-3)
+    deep = os.path.join(out, 'depth5')
+    p = testutil.run_module('zhang2017.expressivity', '--dataset=mnist',
+                            '--labels=random', '--train_size=2000',
+                            '--depth=5', f'--output_dir={deep}',
+                            env={'ZHANG2017_DATA_DIR': DATA})
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    with open(os.path.join(deep, 'result.json')) as f:
+      r = json.load(f)
+    self.assertEqual((r['status'], r['train_accuracy'], r['depth']),
+                     ('fitted', 1.0, 5))
+    self.assertLessEqual(r['weights'], 784 + 3 * 2000 + 30)
+    self.assertEqual(r['max_width'], 2000 // 3 + 1 + 3)
 
 
 class InterpolationTest(tf.test.TestCase):

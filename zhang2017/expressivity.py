@@ -1,10 +1,15 @@
-r"""Theorem 1 on a whole training set: the depth-two network that fits it.
+r"""Theorem 1 on a whole training set: the depth-two network that fits it,
+or its depth-k variant.
 
   python -m zhang2017.expressivity --dataset=cifar10 --labels=random
+  python -m zhang2017.expressivity --dataset=cifar10 --labels=random --depth=10
 
 Builds c(x) = sum_j w_j relu(<a, x> - b_j) (2n + d weights) for all n
 training images on their (corrupted) class ids and reports how exactly it fits
-them; writes result.json (default results/theory/expressivity-<dataset>-<labels>).
+them; with --depth=k >= 3, the same function as k layers of width at most
+ceil(n / (k - 2)) + 3 with at most d + 3n + 6k nonzero weights
+(`expressivity_lib.deep_layers`), evaluated layer by layer. Writes result.json
+(default results/theory/expressivity-<dataset>-<labels>[-depth<k>]).
 """
 
 import os
@@ -34,22 +39,49 @@ _CORRUPT_PROB = flags.DEFINE_float('corrupt_prob', 0.0, 'For --labels=partial.',
 _SEED = flags.DEFINE_integer('seed', 0, 'Labels and projection seed.')
 _TRAIN_SIZE = flags.DEFINE_integer('train_size', None, 'Seeded subset.',
                                    lower_bound=1)
+_DEPTH = flags.DEFINE_integer(
+    'depth', 2, 'Weight layers: 2 is Theorem 1; k >= 3 the depth-k variant '
+    '(width O(n/k), O(n + d) weights).', lower_bound=2)
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Run folder.')
 
 
-def run(dataset, data_dir, labels, corrupt_prob, seed, train_size):
+def _deep(net, x, y, depth):
+  """The depth-k network's fit on the training set: result fields."""
+  n, d = len(y), int(np.prod(x.shape[1:]))
+  z_min = float((x.reshape(n, -1).astype(np.int64) @
+                 net['a'].astype(np.int64)).min())
+  layers = expressivity_lib.deep_layers(net['a'], net['b'], net['w'], z_min,
+                                        depth)
+  out = expressivity_lib.deep_predict(layers, x)
+  return {
+      'depth': depth,
+      'train_accuracy': float(np.mean(np.rint(out) == y)),
+      'max_abs_residual': float(np.abs(out - y).max()),
+      'weights': int(sum(w.nnz for w, _ in layers)),
+      'weight_bound': d + 3 * n + 6 * depth,
+      'biases': int(sum(len(bias) for _, bias in layers)),
+      'max_width': int(max(w.shape[1] for w, _ in layers)),
+      'width_bound': -(-n // (depth - 2)) + 3,
+      'paper': 'depth-k variant of Theorem 1: width O(n/k), O(n + d) weights',
+      'summary_keys': ['train_accuracy', 'depth', 'weights', 'weight_bound',
+                       'max_width', 'width_bound', 'max_abs_residual',
+                       'build_seconds'],
+  }
+
+
+def run(dataset, data_dir, labels, corrupt_prob, seed, train_size, depth=2):
   """Builds the network and measures the fit; returns the result dict."""
   t0 = time.time()
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
   ds, record, _ = corruption.apply(ds, labels, corrupt_prob, 'none', seed)
   t1 = time.time()
   net = expressivity_lib.fit(ds.x_train, ds.y_train, seed)
-  build_seconds = time.time() - t1
   n, d = len(ds.y_train), int(np.prod(ds.x_train.shape[1:]))
   residual = np.abs(net['fitted'] - ds.y_train)
   params = len(net['a']) + len(net['b']) + len(net['w'])
-  return {
-      'status': 'fitted',
+  deep = _deep(net, ds.x_train, ds.y_train, depth) if depth > 2 else {}
+  build_seconds = time.time() - t1
+  r = {
       'train_accuracy': float(np.mean(np.rint(net['fitted']) == ds.y_train)),
       'max_abs_residual': float(residual.max()),
       'params': params, 'two_n_plus_d': 2 * n + d, 'n': n, 'd': d,
@@ -63,11 +95,14 @@ def run(dataset, data_dir, labels, corrupt_prob, seed, train_size):
                        'max_abs_residual', 'min_diagonal', 'build_seconds'],
       'flags': {'dataset': dataset, 'labels': labels,
                 'corrupt_prob': corrupt_prob, 'seed': seed,
-                'train_size': train_size},
+                'train_size': train_size, 'depth': depth},
       'corruption': record,
       'provenance': results.provenance(ds.source, time.time() - t0,
                                        'float64'),
+      **deep,
   }
+  r['status'] = 'fitted' if r['train_accuracy'] == 1.0 else 'not_fitted'
+  return r
 
 
 def main(argv):
@@ -75,16 +110,23 @@ def main(argv):
   del argv
   out = _OUTPUT_DIR.value or os.path.join(
       results.ROOT, 'results', 'theory',
-      f'expressivity-{_DATASET.value}-{_LABELS.value}')
+      f'expressivity-{_DATASET.value}-{_LABELS.value}' +
+      (f'-depth{_DEPTH.value}' if _DEPTH.value > 2 else ''))
   r = run(_DATASET.value, _DATA_DIR.value, _LABELS.value, _CORRUPT_PROB.value,
-          _SEED.value, _TRAIN_SIZE.value)
+          _SEED.value, _TRAIN_SIZE.value, _DEPTH.value)
   os.makedirs(out, exist_ok=True)
   results.write_json(os.path.join(out, results.RESULT), r)
+  if _DEPTH.value > 2:
+    size = (f'depth {r["depth"]}, {r["weights"]:,} nonzero weights (bound d + '
+            f'3n + 6k = {r["weight_bound"]:,}), width {r["max_width"]:,} '
+            f'(bound {r["width_bound"]:,})')
+  else:
+    size = (f'parameters {r["params"]:,} = 2n + d = {r["two_n_plus_d"]:,}, '
+            f'smallest diagonal {r["min_diagonal"]:.3g}')
   print(f'{r["n"]} {_DATASET.value} images, labels={_LABELS.value}: training '
         f'accuracy {r["train_accuracy"]:.4f}, max |residual| '
-        f'{r["max_abs_residual"]:.3g}, parameters {r["params"]:,} = 2n + d = '
-        f'{r["two_n_plus_d"]:,}, smallest diagonal {r["min_diagonal"]:.3g}, '
-        f'built in {r["build_seconds"]:.1f}s -> {out}/result.json')
+        f'{r["max_abs_residual"]:.3g}, {size}, built in '
+        f'{r["build_seconds"]:.1f}s -> {out}/result.json')
 
 
 if __name__ == '__main__':

@@ -148,3 +148,81 @@ def keras_model(a, b, w):
   model.layers[2].set_weights([b])
   model.get_layer('w').set_weights([w[:, None]])
   return model
+
+
+
+def deep_layers(a, b, w, z_min, depth):
+  """Theorem 1's network rebuilt with `depth` weight layers (depth >= 3) of
+  width at most ceil(n / (depth - 2)) + 3 and at most d + 3n + 6 * depth
+  nonzero weights: the paper's depth-k variant (width O(n/k), O(n + d)
+  weights).
+
+  Layer 1 computes the carrier t = relu(<a, x> - z_min + 1), positive on the
+  sample. Each of the next depth - 2 layers holds one block of the n units
+  relu(t + z_min - 1 - b_j) = relu(<a, x> - b_j), passes t on, and carries
+  the partial sum s = sum_j w_j relu(<a, x> - b_j) of the earlier blocks as
+  relu(s) and relu(-s). The linear output adds the last block to s. On the
+  sample the output is Theorem 1's c(x); connections not listed are zero.
+
+  Args:
+    a, b, w: Theorem 1's network (`fit`), b and w in sorted order.
+    z_min: the smallest training projection.
+    depth: weight layers, 3 .. n + 2.
+
+  Returns:
+    [(W, bias)]: W a scipy.sparse CSR (fan-in, width) matrix; relu after all
+    but the last layer.
+  """
+  from scipy import sparse  # pylint: disable=g-import-not-at-top
+  n, shift = len(b), z_min - 1.0
+  if not 3 <= depth <= n + 2:
+    raise UserError(f'--depth={depth}: use 3 .. {n + 2} (depth 2 is Theorem '
+                    '1 itself)')
+  layers = [(sparse.csr_matrix(a[:, None]), np.array([-shift]))]
+  # The previous layer's outputs: t at 0, then its block's units, then
+  # relu(s) and relu(-s) if it has them.
+  prev_block, prev_sums, fan_in = None, None, 1
+
+  def sum_entries(col, sign):
+    """(rows, cols, values) of s + sum over the previous block, signed."""
+    rows = list(range(1, 1 + len(prev_block)))
+    vals = list(sign * w[prev_block])
+    if prev_sums is not None:
+      rows += list(prev_sums)
+      vals += [sign, -sign]
+    return rows, [col] * len(rows), vals
+
+  for block in np.array_split(np.arange(n), depth - 2):
+    width = 1 + len(block) + (2 if prev_block is not None else 0)
+    rows = [0] * (1 + len(block))  # t and every unit read t.
+    cols = list(range(1 + len(block)))
+    vals = [1.0] * (1 + len(block))
+    bias = np.concatenate([[0.0], shift - b[block]])
+    sums = None
+    if prev_block is not None:
+      sums = (width - 2, width - 1)
+      for col, sign in zip(sums, (1.0, -1.0)):
+        r, c, v = sum_entries(col, sign)
+        rows, cols, vals = rows + r, cols + c, vals + v
+      bias = np.concatenate([bias, [0.0, 0.0]])
+    layers.append((sparse.csr_matrix((vals, (rows, cols)),
+                                     shape=(fan_in, width)), bias))
+    prev_block, prev_sums, fan_in = block, sums, width
+  r, c, v = sum_entries(0, 1.0)
+  layers.append((sparse.csr_matrix((v, (r, c)), shape=(fan_in, 1)),
+                 np.zeros(1)))
+  return layers
+
+
+def deep_predict(layers, x, batch=2048):
+  """The deep network's outputs on raw inputs x (n, ...), in float64."""
+  x = np.asarray(x).reshape(len(x), -1)
+  out = np.empty(len(x))
+  for i in range(0, len(x), batch):
+    h = x[i:i + batch].astype(np.float64)
+    for k, (weights, bias) in enumerate(layers):
+      h = np.asarray(weights.T.dot(h.T).T) + bias  # (batch, width)
+      if k < len(layers) - 1:
+        h = np.maximum(h, 0.0)
+    out[i:i + batch] = h[:, 0]
+  return out
