@@ -124,6 +124,16 @@ class FiniteSampleTest(tf.test.TestCase):
 
 class InterpolationTest(tf.test.TestCase):
 
+  def test_median_rule_puts_exp_minus_one_at_the_median_distance(self):
+    x = np.eye(50, dtype=np.float32) * 3  # Every pairwise |x - x'|^2 is 18.
+    self.assertAllClose(kernel_lib.median_gamma(x), 50 / 18)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (400, 20))
+    g = kernel_lib.median_gamma(x, seed=0)
+    d2 = ((x[:, None] - x[None]) ** 2).sum(-1)[np.triu_indices(400, 1)]
+    self.assertAllClose(g, 20 / np.median(d2), rtol=0.02)  # A sample of pairs.
+    self.assertEqual(g, kernel_lib.median_gamma(x, seed=0))
+
   def test_tiled_cholesky_equals_dense_solve(self):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (500, 30)).astype(np.float32)
@@ -171,6 +181,15 @@ class InterpolationTest(tf.test.TestCase):
     self.assertLess(r['max_abs_residual'], 1e-3)
     self.assertLess(r['test_error'], 0.08)
     self.assertIn('peak memory', p.stdout)
+    self.assertEqual((r['gamma'], r['gamma_rule']), (10.0, 'fixed'))
+    p = testutil.run_module('zhang2017.kernel', '--dataset=mnist',
+                            '--gamma_rule=median', '--train_size=1000',
+                            '--tile=500', f'--output_dir={out}/median',
+                            env={'ZHANG2017_DATA_DIR': DATA})
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    self.assertRegex(p.stdout, r'gamma 7\.\d+ \(median\)')
+    with open(os.path.join(out, 'median', 'result.json')) as f:
+      self.assertEqual(json.load(f)['flags']['gamma_rule'], 'median')
 
 
 if __name__ == '__main__':

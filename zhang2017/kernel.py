@@ -1,12 +1,16 @@
 r"""Section 5: minimum-norm kernel interpolation on a whole training set.
 
   python -m zhang2017.kernel --dataset=mnist --kernel=gaussian --gamma=10
+  python -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median
 
 Solves K alpha = y (one-hot y; K + l2 I with --l2) on all training points
 with a tiled float32 Cholesky (see kernel_lib.py), then prints test error,
 the RKHS norm of the interpolant, solve time and peak memory, and writes
-result.json (default results/theory/kernel-<dataset>-<kernel>-g<gamma>).
-Pixels are scaled to [0, 1]; k(x, x') = exp(-gamma |x - x'|^2 / d).
+result.json (default results/theory/kernel-<dataset>-<kernel>-g<gamma>, or
+-median, then -n<train_size> for a subset). Pixels are scaled to [0, 1];
+k(x, x') = exp(-gamma |x - x'|^2 / d). With --gamma_rule=median, gamma is
+d / median |x_i - x_j|^2 over 20,000 seeded pairs of training images
+(`kernel_lib.median_gamma`): a rule stated before any test error is seen.
 """
 
 import os
@@ -35,6 +39,10 @@ _KERNEL = flags.DEFINE_enum('kernel', 'gaussian', list(kernel_lib.KERNELS),
                             'Kernel.')
 _GAMMA = flags.DEFINE_float('gamma', 10.0, 'exp(-gamma |x - x\'|^2 / d).',
                             lower_bound=0.0)
+_GAMMA_RULE = flags.DEFINE_enum(
+    'gamma_rule', 'fixed', ['fixed', 'median'],
+    'fixed: --gamma; median: gamma from the median pairwise distance of the '
+    'training images (ignores --gamma).')
 _L2 = flags.DEFINE_float('l2', 0.0, 'Ridge term added to the diagonal.',
                          lower_bound=0.0)
 _TRAIN_SIZE = flags.DEFINE_integer('train_size', None, 'Seeded subset.',
@@ -46,23 +54,29 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Run folder.')
 
 
 def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
-        log=print):
+        log=print, gamma_rule='fixed'):
   """Loads the data, solves, evaluates; returns the result dict."""
   t0 = time.time()
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
   flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255
-  r = kernel_lib.interpolate(flat(ds.x_train), ds.y_train, flat(ds.x_test),
-                                ds.y_test, ds.num_classes, kernel, gamma, l2,
-                                tile, log)
+  x_train = flat(ds.x_train)
+  if gamma_rule == 'median':
+    gamma = kernel_lib.median_gamma(x_train, seed)
+    log(f'median rule: gamma = {gamma:.4g}')
+  r = kernel_lib.interpolate(x_train, ds.y_train, flat(ds.x_test),
+                             ds.y_test, ds.num_classes, kernel, gamma, l2,
+                             tile, log)
   r.update({
       'status': 'fitted', 'n': len(ds.y_train), 'test_accuracy':
           1 - r['test_error'],
       'paper': PAPER[dataset],
-      'summary_keys': ['test_error', 'rkhs_norm', 'solve_seconds',
-                       'total_seconds', 'peak_memory_gb', 'n'],
+      'gamma': gamma, 'gamma_rule': gamma_rule,
+      'summary_keys': ['test_error', 'rkhs_norm', 'gamma_rule', 'gamma',
+                       'solve_seconds', 'total_seconds', 'peak_memory_gb',
+                       'n'],
       'flags': {'dataset': dataset, 'kernel': kernel, 'gamma': gamma,
-                'l2': l2, 'train_size': train_size, 'seed': seed,
-                'tile': tile},
+                'gamma_rule': gamma_rule, 'l2': l2, 'train_size': train_size,
+                'seed': seed, 'tile': tile},
       'provenance': results.provenance(ds.source, time.time() - t0,
                                        'float32 matrix, float64 solves'),
   })
@@ -74,16 +88,20 @@ def main(argv):
   del argv
   out = _OUTPUT_DIR.value or os.path.join(
       results.ROOT, 'results', 'theory',
-      f'kernel-{_DATASET.value}-{_KERNEL.value}-g{_GAMMA.value:g}'
-      + (f'-l2{_L2.value:g}' if _L2.value else ''))
+      f'kernel-{_DATASET.value}-{_KERNEL.value}-' +
+      ('median' if _GAMMA_RULE.value == 'median' else f'g{_GAMMA.value:g}') +
+      (f'-l2{_L2.value:g}' if _L2.value else '') +
+      (f'-n{_TRAIN_SIZE.value}' if _TRAIN_SIZE.value else ''))
   try:
     r = run(_DATASET.value, _DATA_DIR.value, _KERNEL.value, _GAMMA.value,
-            _L2.value, _TRAIN_SIZE.value, _SEED.value, _TILE.value)
+            _L2.value, _TRAIN_SIZE.value, _SEED.value, _TILE.value,
+            gamma_rule=_GAMMA_RULE.value)
   except np.linalg.LinAlgError as e:  # Its message names the flag to change.
     raise UserError(str(e)) from e
   os.makedirs(out, exist_ok=True)
   results.write_json(os.path.join(out, results.RESULT), r)
-  print(f'{r["n"]} {_DATASET.value} points: test error '
+  print(f'{r["n"]} {_DATASET.value} points, gamma {r["gamma"]:.4g} '
+        f'({r["gamma_rule"]}): test error '
         f'{100 * r["test_error"]:.2f}%, RKHS norm {r["rkhs_norm"]:.1f}, '
         f'kernel {r["kernel_seconds"]:.0f}s, solve {r["solve_seconds"]:.0f}s, '
         f'total {r["total_seconds"]:.0f}s, peak memory '

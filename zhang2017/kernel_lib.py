@@ -145,6 +145,17 @@ def peak_memory_gb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
+def median_gamma(x, seed=0, pairs=20_000):
+  """The median rule: gamma = d / median |x_i - x_j|^2 over seeded random
+  pairs of distinct training points, so that k(x_i, x_j) = exp(-1) at the
+  median distance. Uses no labels and no test data."""
+  rng = np.random.default_rng([seed, 0x6A77])
+  i = rng.integers(0, len(x), pairs)
+  j = (i + rng.integers(1, len(x), pairs)) % len(x)  # j != i.
+  d2 = np.sum((x[i].astype(np.float64) - x[j]) ** 2, axis=1)
+  return float(x.shape[1] / np.median(d2))
+
+
 def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian',
                 gamma=10.0, l2=0.0, tile=TILE, log=None):
   """Solves K alpha = one-hot(y) and evaluates the interpolant.
