@@ -18,6 +18,7 @@ import pandas as pd
 from zhang2017 import cli
 from zhang2017 import figures
 from zhang2017 import paper
+from zhang2017 import report_theory
 from zhang2017 import results
 
 # Flags that do not change what a run computes (seeds are pooled).
@@ -27,13 +28,6 @@ COLUMNS = ['experiment', 'row', 'seed', 'run_dir', 'status', 'train_accuracy',
            'test_accuracy', 'train_accuracy_running', 'epochs',
            'epochs_to_fit', 'steps_per_epoch', 'full_size', 'flags',
            'provenance']
-
-
-def _provenance(r):
-  p = r['provenance']
-  return (f'{p["backend"]}, {p["device"]}, {p.get("precision", "float32")}, '
-          f'{p["dataset_source"].split(" (")[0].split(",")[0]}, '
-          f'{p["git_commit"][:7]}')
 
 
 def load_runs(results_dir):
@@ -60,7 +54,7 @@ def load_runs(results_dir):
         'steps_per_epoch': r.get('steps_per_epoch'),
         'full_size': (r['flags'].get('train_size') is None
                       and r['flags'].get('test_size') is None),
-        'flags': r['flags'], 'provenance': _provenance(r)})
+        'flags': r['flags'], 'provenance': results.provenance_cell(r)})
   df = pd.DataFrame(rows, columns=COLUMNS)
   for c in ('train_accuracy', 'test_accuracy', 'train_accuracy_running'):
     df[c] = df[c].astype(float)
@@ -245,7 +239,7 @@ def build(results_dir, flags_dir):
       'the paper shows curves, not numbers):\n',
       '\n'.join(fig_rows) + '\n',
   ]
-  sections += _theory_section(results_dir)
+  sections += report_theory.sections(results_dir)
   gpu = sorted(glob.glob(os.path.join(results_dir, 'gpu', '*', 'README.md')))
   if gpu:
     sections += ['## Accelerator sessions\n', '\n'.join(
@@ -253,23 +247,3 @@ def build(results_dir, flags_dir):
         f'({os.path.relpath(g, results_dir)})' for g in gpu) + '\n']
   results.atomic_write(os.path.join(results_dir, 'README.md'),
                        '\n'.join(sections))
-
-
-def _theory_section(results_dir):
-  lines = []
-  for path in sorted(glob.glob(os.path.join(results_dir, 'theory', '*',
-                                            results.RESULT))):
-    with open(path) as f:
-      r = json.load(f)
-    name = os.path.basename(os.path.dirname(path))
-    keys = [k for k in r.get('summary_keys', []) if k in r]
-    cells = ', '.join(
-        f'{k} {r[k]:.4g}' if isinstance(r[k], float) else f'{k} {r[k]}'
-        for k in keys)
-    lines.append(f'| {name} | {r.get("paper", "")} | {cells} | '
-                 f'{_provenance(r)} |')
-  if not lines:
-    return []
-  return ['## Theory and linear models (Sections 4 and 5)\n',
-          '| run | paper | ours | how ours was obtained |\n|---|---|---|---|\n'
-          + '\n'.join(lines) + '\n']

@@ -148,3 +148,12 @@ def provenance(dataset_source, wall_seconds, precision):
       'dataset_source': dataset_source,
       'wall_seconds': round(wall_seconds, 2),
   }
+
+
+def provenance_cell(r):
+  """A result's provenance in one short cell: backend, device, precision,
+  dataset file, commit."""
+  p = r['provenance']
+  return (f'{p["backend"]}, {p["device"]}, {p.get("precision", "float32")}, '
+          f'{p["dataset_source"].split(" (")[0].split(",")[0]}, '
+          f'{p["git_commit"][:7]}')

@@ -1,0 +1,83 @@
+"""The report's Sections 4 and 5: the paper's Section 5 table with ours
+beside it, and every theory run (results/theory/*/result.json) in a list."""
+
+import glob
+import json
+import os
+
+from zhang2017 import paper
+from zhang2017 import results
+
+
+def _load_theory(results_dir):
+  out = []
+  for path in sorted(glob.glob(os.path.join(results_dir, 'theory', '*',
+                                            results.RESULT))):
+    with open(path) as f:
+      out.append((os.path.basename(os.path.dirname(path)), json.load(f)))
+  return out
+
+
+def _headline(runs, dataset, preprocessing, l2):
+  """The full-size kernel run that stands for a Section 5 row: the median
+  bandwidth rule if it was run, else a fixed gamma; None if there is none."""
+  found = [(name, r) for name, r in runs
+           if name.startswith('kernel-') and r['flags']['dataset'] == dataset
+           and r['flags'].get('preprocessing', 'pixels') == preprocessing
+           and bool(r['flags'].get('l2')) == l2
+           and not r['flags'].get('train_size')]
+  found.sort(key=lambda nr: nr[1]['flags'].get('gamma_rule') != 'median')
+  return found[0] if found else (None, None)
+
+
+def _bandwidth(r):
+  rule = r['flags'].get('gamma_rule', 'fixed')
+  gamma = r.get('gamma', r['flags']['gamma'])
+  return f'{rule}, gamma {gamma:.3g}'
+
+
+def section5_table(runs):
+  """Markdown lines: the paper's Section 5 rows, paper beside ours."""
+  lines = ['| row | paper test error (%) | ours (%) | paper norm | ours | '
+           'bandwidth | run | how ours was obtained |',
+           '|---|---|---|---|---|---|---|---|']
+  for row in paper.SECTION5:
+    name, r = _headline(runs, *paper.SECTION5_MATCH[row.id])
+    norm = row.paper.get('norm')
+    paper_cells = (f'{row.paper["test_error"]:.1f} | ', f'{norm:g}'
+                   if norm else 'not reported')
+    if r is None:
+      lines.append(f'| {row.label} | {paper_cells[0]}not run | '
+                   f'{paper_cells[1]} | not run | | | |')
+      continue
+    lines.append(
+        f'| {row.label} | {paper_cells[0]}{100 * r["test_error"]:.2f} | '
+        f'{paper_cells[1]} | {r["rkhs_norm"]:.1f} | {_bandwidth(r)} | {name} '
+        f'| {results.provenance_cell(r)} |')
+  return lines
+
+
+def sections(results_dir):
+  """The report's markdown sections for the theory results."""
+  runs = _load_theory(results_dir)
+  if not runs:
+    return []
+  lines = []
+  for name, r in runs:
+    keys = [k for k in r.get('summary_keys', []) if k in r]
+    cells = ', '.join(
+        f'{k} {r[k]:.4g}' if isinstance(r[k], float) else f'{k} {r[k]}'
+        for k in keys)
+    lines.append(f'| {name} | {r.get("paper", "")} | {cells} | '
+                 f'{results.provenance_cell(r)} |')
+  return [
+      '## Section 5: minimum-norm interpolation\n',
+      '\n'.join(section5_table(runs)) + '\n',
+      'Each row shows the full-size run (all training images) that stands for '
+      'it: with the median bandwidth rule (gamma = d / median squared '
+      'distance between training images, `kernel --gamma_rule=median`) when '
+      'that run exists, else a fixed gamma; the bandwidth column says which. '
+      'Subset runs (a gamma table) are listed below.\n',
+      '## Theory and linear models (Sections 4 and 5), every run\n',
+      '| run | paper | ours | how ours was obtained |\n|---|---|---|---|\n'
+      + '\n'.join(lines) + '\n']
