@@ -193,6 +193,8 @@ def train_and_evaluate(cfg, log=print):
   ckpt_path = os.path.join(run_dir, checkpoint.CHECKPOINT)
   meta = checkpoint.load(ckpt_path, model, optimizer, cfg.run_key())
   history = meta['history'] if meta else []
+  # Wall time of earlier sessions of this run (killed and resumed).
+  earlier = meta.get('wall_seconds', 0.0) if meta else 0.0
   status = meta['status'] if meta else None
   if meta:
     log(f'resuming {run_dir} after epoch {len(history)}')
@@ -225,7 +227,8 @@ def train_and_evaluate(cfg, log=print):
     results.write_csv(os.path.join(run_dir, results.HISTORY), history)
     checkpoint.save(ckpt_path, model, optimizer,
                     {'run_key': cfg.run_key(), 'history': history,
-                     'status': status})
+                     'status': status,
+                     'wall_seconds': earlier + time.time() - start})
 
   last = history[-1]
   fitted = status == 'fitted'
@@ -251,7 +254,8 @@ def train_and_evaluate(cfg, log=print):
       'weights_fingerprint': checkpoint.weights_fingerprint(model),
       'flags': {**cfg.to_dict(), 'learning_rate': cfg.lr},
       'corruption': record,
-      'provenance': results.provenance(ds.source, time.time() - start,
+      'provenance': results.provenance(ds.source,
+                                       earlier + time.time() - start,
                                        precision),
   }
   result['provenance']['train_seconds'] = round(
