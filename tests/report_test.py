@@ -85,6 +85,15 @@ class ReportTest(absltest.TestCase):
               if l.startswith('| MLP 3x512, crop no, wd no')][0]
     self.assertIn('not run', subset)
     self.assertNotIn('40.00', subset)
+    # Table 2 prints the paper's top-5 beside ours (none run here).
+    t2 = [l for l in text.splitlines()
+          if l.startswith('| true labels, aug yes, dropout yes, wd yes')][0]
+    self.assertIn('| 92.18 | not run | 77.84 | not run |  | not run | 93.92 '
+                  '| not run |', t2)
+    dropout = [l for l in text.splitlines()
+               if l.startswith('| random labels, dropout |')][0]
+    self.assertIn('| not reported | not run | 0.10 | not run | 96.15 |',
+                  dropout)
 
   def test_diverged_and_not_fitted_read_as_the_paper_does(self):
     text = self.build()

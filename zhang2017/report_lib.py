@@ -25,7 +25,8 @@ from zhang2017 import results
 _KEY_IGNORE = ('output_dir', 'data_dir', 'eval_batch_size', 'seed',
                'steps_per_call')
 COLUMNS = ['experiment', 'row', 'seed', 'run_dir', 'status', 'train_accuracy',
-           'test_accuracy', 'train_accuracy_running', 'epochs',
+           'test_accuracy', 'train_accuracy_running', 'train_top5',
+           'test_top5', 'epochs',
            'epochs_to_fit', 'steps_per_epoch', 'full_size', 'flags',
            'provenance']
 
@@ -50,13 +51,15 @@ def load_runs(results_dir):
         'train_accuracy': r['train_accuracy'],
         'test_accuracy': r['test_accuracy'],
         'train_accuracy_running': r.get('train_accuracy_running'),
+        'train_top5': r.get('train_top5'), 'test_top5': r.get('test_top5'),
         'epochs': r['epochs'], 'epochs_to_fit': r['epochs_to_fit'],
         'steps_per_epoch': r.get('steps_per_epoch'),
         'full_size': (r['flags'].get('train_size') is None
                       and r['flags'].get('test_size') is None),
         'flags': r['flags'], 'provenance': results.provenance_cell(r)})
   df = pd.DataFrame(rows, columns=COLUMNS)
-  for c in ('train_accuracy', 'test_accuracy', 'train_accuracy_running'):
+  for c in ('train_accuracy', 'test_accuracy', 'train_accuracy_running',
+            'train_top5', 'test_top5'):
     df[c] = df[c].astype(float)
   return df
 
@@ -139,12 +142,18 @@ def table(runs, experiment, flags_dir):
     paper_train, train_note = _paper_value(row, 'train')
     paper_test, test_note = _paper_value(row, 'test')
     train, test = 100 * ok[metric], 100 * ok['test_accuracy']
+    top5 = {}
+    for split in ('train', 'test') if experiment == 'table2' else ():
+      top5[f'paper_{split}_top5'] = _paper_value(row, f'{split}_top5')[0]
+      top5[f'{split}_top5_mean'] = 100 * ok[f'{split}_top5'].mean()
+      top5[f'{split}_top5_std'] = 100 * ok[f'{split}_top5'].std()
     out.append({
         'row': row.id, 'label': row.label,
         'paper_train': paper_train, 'paper_test': paper_test,
         'paper_note': '; '.join(n for n in (train_note, test_note) if n),
         'train_mean': train.mean(), 'train_std': train.std(),
         'test_mean': test.mean(), 'test_std': test.std(),
+        **top5,
         'seeds': len(rs),
         'train_metric': 'running' if metric != 'train_accuracy' else
                         'inference',
@@ -166,10 +175,12 @@ def _paper_cell(value, note):
       '' if np.isnan(value) else f'{value:.2f}')
 
 
-def _markdown(df, with_test=True):
+def _markdown(df, with_test=True, with_top5=False):
   head = ['row', 'paper train', 'ours train']
   if with_test:
     head += ['paper test', 'ours test']
+  if with_top5:
+    head += ['paper train top-5', 'ours', 'paper test top-5', 'ours']
   head += ['seeds', 'status', 'how ours was obtained']
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for _, r in df.iterrows():
@@ -179,6 +190,11 @@ def _markdown(df, with_test=True):
     if with_test:
       cells += [_paper_cell(r['paper_test'], ''),
                 _cell(r['test_mean'], r['test_std'], r['seeds'])]
+    if with_top5:
+      for split in ('train', 'test'):
+        cells += [_paper_cell(r[f'paper_{split}_top5'], ''),
+                  _cell(r[f'{split}_top5_mean'], r[f'{split}_top5_std'],
+                        r['seeds'])]
     cells += [str(r['seeds']), r['status'], r['provenance']]
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
@@ -187,7 +203,8 @@ def _markdown(df, with_test=True):
 TABLES = (('table1', 'Table 1: CIFAR-10 training and test accuracy (%)', True),
           ('appendix', 'Appendix: random labels with explicit regularizers '
            '(training accuracy, %)', False),
-          ('table2', 'Table 2: ImageNet, Inception V3 (top-1, %)', True))
+          ('table2', 'Table 2: ImageNet, Inception V3 (top-1 and top-5, %)',
+           True))
 NOTES = {
     'appendix': 'The random cropping and augmentation rows show the running '
                 'mini-batch accuracy over the last epoch in training mode, on '
@@ -217,7 +234,8 @@ def build(results_dir, flags_dir):
     df = table(runs, name, flags_dir)
     results.atomic_write(os.path.join(results_dir, f'{name}.csv'), df.to_csv(
         index=False, float_format='%.2f', lineterminator='\n'))
-    sections += [f'## {title}\n', _markdown(df, with_test) + '\n']
+    sections += [f'## {title}\n',
+                 _markdown(df, with_test, name == 'table2') + '\n']
     if name in NOTES:
       sections.append(NOTES[name])
     sections.append(f'CSV: [{name}.csv]({name}.csv)\n')
