@@ -14,6 +14,7 @@ import testutil
 from zhang2017 import data
 from zhang2017 import expressivity_lib
 from zhang2017 import kernel_lib
+from zhang2017 import wavelets
 
 DATA = testutil.data_dir()
 
@@ -134,6 +135,23 @@ class InterpolationTest(tf.test.TestCase):
     self.assertAllClose(g, 20 / np.median(d2), rtol=0.02)  # A sample of pairs.
     self.assertEqual(g, kernel_lib.median_gamma(x, seed=0))
 
+  def test_wavelet_features(self):
+    phi, psis = wavelets.filter_bank(28, scales=2, orientations=8)
+    self.assertLen(psis, 16)
+    self.assertAllClose(phi[0, 0], 1.0, atol=1e-4)  # An average.
+    for psi in psis:  # Wavelets: zero mean, band-pass.
+      self.assertLess(abs(psi[0, 0]), 1e-12)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (5, 28, 28, 1))
+    f = wavelets.transform(x)
+    self.assertEqual(f.shape, (5, 17 * 7 * 7))
+    self.assertAllEqual(f, wavelets.transform(x))
+    # The low-pass channel of a constant image is that constant; its
+    # wavelet channels vanish.
+    c = wavelets.transform(np.full((1, 28, 28, 1), 0.5))
+    self.assertAllClose(c[0, :49], np.full(49, 0.5), atol=1e-4)
+    self.assertLess(np.abs(c[0, 49:]).max(), 1e-6)
+
   def test_tiled_cholesky_equals_dense_solve(self):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (500, 30)).astype(np.float32)
@@ -190,6 +208,22 @@ class InterpolationTest(tf.test.TestCase):
     self.assertRegex(p.stdout, r'gamma 7\.\d+ \(median\)')
     with open(os.path.join(out, 'median', 'result.json')) as f:
       self.assertEqual(json.load(f)['flags']['gamma_rule'], 'median')
+    p = testutil.run_module('zhang2017.kernel', '--dataset=mnist',
+                            '--gamma_rule=median', '--train_size=3000',
+                            '--preprocessing=wavelet', '--tile=1000',
+                            f'--output_dir={out}/wavelet',
+                            env={'ZHANG2017_DATA_DIR': DATA})
+    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+    self.assertIn('833 features per image', p.stdout)
+    with open(os.path.join(out, 'wavelet', 'result.json')) as f:
+      r = json.load(f)
+    self.assertEqual(r['flags']['preprocessing'], 'wavelet')
+    self.assertEqual(r['train_error_sample'], 0.0)  # Interpolates.
+    ds = data.subset(data.load('mnist', DATA), 3000, 0)
+    median = kernel_lib.median_gamma(wavelets.transform(ds.x_train / 255.0))
+    self.assertAllClose(r['gamma'], median * 2 ** r['gamma_doublings'],
+                        rtol=1e-5)
+    self.assertLess(r['test_error'], 0.06)
 
 
 if __name__ == '__main__':

@@ -82,7 +82,8 @@ class TiledSPD:
       if info:
         raise np.linalg.LinAlgError(
             f'tile {k}: the matrix is not positive definite in float32 '
-            f'(LAPACK info {info}); add --l2 or use a smaller gamma')
+            f'(LAPACK info {info}); add --l2 or use a larger --gamma (a '
+            'narrower Gaussian)')
       self.tiles[k, k] = lkk
       for i in range(k + 1, self.t):  # A_ik <- A_ik L_kk^-T
         self.tiles[i, k] = blas.strsm(1.0, lkk, self.tiles[i, k], side=1,
