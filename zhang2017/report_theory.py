@@ -31,9 +31,7 @@ def _headline(runs, dataset, preprocessing, l2):
 
 
 def _bandwidth(r):
-  rule = r['flags'].get('gamma_rule', 'fixed')
-  gamma = r.get('gamma', r['flags']['gamma'])
-  return f'{rule}, gamma {gamma:.3g}'
+x
 
 
 def section5_table(runs):
