@@ -31,7 +31,12 @@ def _headline(runs, dataset, preprocessing, l2):
 
 
 def _bandwidth(r):
-x
+  rule = r['flags'].get('gamma_rule', 'fixed')
+  gamma = r.get('gamma', r['flags']['gamma'])
+  doubled = r.get('gamma_doublings')
+  if doubled:
+    rule += f' x 2^{doubled} (float32 Cholesky)'
+  return f'{rule}, gamma {gamma:.3g}'
 
 
 def section5_table(runs):
