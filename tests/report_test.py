@@ -44,6 +44,11 @@ def _put(root, exp, row, seed, result, accs=(0.5, 1.0)):
        'train_accuracy': a, 'test_accuracy': 0.3} for i, a in enumerate(accs)])
 
 
+def _line(text, prefix):
+  """The first line of `text` that starts with `prefix` (IndexError if none)."""
+  return [l for l in text.splitlines() if l.startswith(prefix)][0]
+
+
 class ReportTest(absltest.TestCase):
 
   def setUp(self):
@@ -81,29 +86,24 @@ class ReportTest(absltest.TestCase):
     self.assertIn('| 100.00 | 100.00 ± 0.00 | 50.51 | 51.00 ± 1.41 | 2 | fitted in 31 '
                   'epochs |', row[0])
     self.assertIn('jax, cpu: test, float32, cifar10-jpeg.zip, abcdef0', row[0])
-    subset = [l for l in text.splitlines()
-              if l.startswith('| MLP 3x512, crop no, wd no')][0]
+    subset = _line(text, '| MLP 3x512, crop no, wd no')
     self.assertIn('not run', subset)
     self.assertNotIn('40.00', subset)
     # Table 2 prints the paper's top-5 beside ours (none run here).
-    t2 = [l for l in text.splitlines()
-          if l.startswith('| true labels, aug yes, dropout yes, wd yes')][0]
+    t2 = _line(text, '| true labels, aug yes, dropout yes, wd yes')
     self.assertIn('| 92.18 | not run | 77.84 | not run |  | not run | 93.92 '
                   '| not run |', t2)
-    dropout = [l for l in text.splitlines()
-               if l.startswith('| random labels, dropout |')][0]
+    dropout = _line(text, '| random labels, dropout |')
     self.assertIn('| not reported | not run | 0.10 | not run | 96.15 |',
                   dropout)
 
   def test_diverged_and_not_fitted_read_as_the_paper_does(self):
     text = self.build()
-    alex = [l for l in text.splitlines()
-            if l.startswith('| Alexnet, weight decay')][0]
+    alex = _line(text, '| Alexnet, weight decay')
     # The paper's words for its AlexNet row; ours says what happened.
     self.assertIn('| failed to converge | not run | 1 | diverged (loss not '
                   'finite) at epoch 3 |', alex)
-    mlp = [l for l in text.splitlines()
-           if l.startswith('| MLP 1x512, weight decay')][0]
+    mlp = _line(text, '| MLP 1x512, weight decay')
     self.assertIn('| 99.21 | 97.00 |', mlp)
     self.assertIn('not fitted in 100 epochs (97.00%)', mlp)
     self.assertNotIn('failed to converge', mlp)

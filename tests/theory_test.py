@@ -73,8 +73,7 @@ class FiniteSampleTest(tf.test.TestCase):
     n, d = 500, 32 * 32 * 3
     ds = data.synthetic(n_train=n, seed=2)
     net = expressivity_lib.fit(ds.x_train, ds.y_train, seed=0)
-    z_min = float((ds.x_train.reshape(n, -1).astype(np.int64) @
-                   net['a'].astype(np.int64)).min())
+    z_min = net['z_min']
     for depth in (3, 4, 7, n + 2):
       with self.subTest(depth=depth):
         layers = expressivity_lib.deep_layers(net['a'], net['b'], net['w'],

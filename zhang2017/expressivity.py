@@ -48,10 +48,8 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Run folder.')
 def _deep(net, x, y, depth):
   """The depth-k network's fit on the training set: result fields."""
   n, d = len(y), int(np.prod(x.shape[1:]))
-  z_min = float((x.reshape(n, -1).astype(np.int64) @
-                 net['a'].astype(np.int64)).min())
-  layers = expressivity_lib.deep_layers(net['a'], net['b'], net['w'], z_min,
-                                        depth)
+  layers = expressivity_lib.deep_layers(net['a'], net['b'], net['w'],
+                                        net['z_min'], depth)
   out = expressivity_lib.deep_predict(layers, x)
   return {
       'depth': depth,

@@ -97,7 +97,8 @@ def fit(x, y, seed=0):
 
   Returns:
     dict with a, b, w (in the order of sorted projections), the sort order,
-    the fitted values on the training points and the diagonal's minimum.
+    the fitted values on the training points, the diagonal's minimum and
+    the smallest projection z_min (for `deep_layers`).
   """
   a, z, used_seed = projection(x, seed)
   order = np.argsort(z, kind='stable')
@@ -109,7 +110,7 @@ def fit(x, y, seed=0):
   fitted[order] = predict_sorted(zs, b, w)
   return {'a': a, 'b': b, 'w': w, 'order': order, 'fitted': fitted,
           'min_diagonal': float(np.min(zs - b)), 'seed': used_seed,
-          'z_max_abs': float(np.max(np.abs(z)))}
+          'z_max_abs': float(np.max(np.abs(z))), 'z_min': float(zs[0])}
 
 
 def keras_model(a, b, w):
