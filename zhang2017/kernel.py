@@ -2,12 +2,15 @@ r"""Section 5: minimum-norm kernel interpolation on a whole training set.
 
   python -m zhang2017.kernel --dataset=mnist --kernel=gaussian --gamma=10
   python -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median
+  python -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median \
+      --preprocessing=random_features --filters=2048
 
 Solves K alpha = y (one-hot y; K + l2 I with --l2) on all training points
 with a tiled float32 Cholesky (see kernel_lib.py), then prints test error,
 the RKHS norm of the interpolant, solve time and peak memory, and writes
-result.json (default results/theory/kernel-<dataset>-<kernel>-g<gamma>, or
--median, then -n<train_size> for a subset). Pixels are scaled to [0, 1];
+result.json (default results/theory/kernel-<dataset>-<kernel>-[wavelet-|
+rf<filters>-]g<gamma>, or -median, then -l2<l2>, then -n<train_size> for a
+subset). The Cholesky's achieved GFLOP/s is printed and recorded. Pixels are scaled to [0, 1];
 k(x, x') = exp(-gamma |x - x'|^2 / d). With --gamma_rule=median, gamma is
 d / median |x_i - x_j|^2 over 20,000 seeded pairs of training images
 (`kernel_lib.median_gamma`), doubled while the float32 Cholesky finds the
@@ -28,7 +31,9 @@ cli.quiet_import_keras()
 from absl import flags
 
 from zhang2017 import data
+from zhang2017 import gram as gram_lib
 from zhang2017 import kernel_lib
+from zhang2017 import random_features
 from zhang2017 import results
 from zhang2017 import wavelets
 from zhang2017.errors import UserError
@@ -46,9 +51,15 @@ _KERNEL = flags.DEFINE_enum('kernel', 'gaussian', list(kernel_lib.KERNELS),
 _GAMMA = flags.DEFINE_float('gamma', 10.0, 'exp(-gamma |x - x\'|^2 / d).',
                             lower_bound=0.0)
 _PREPROCESSING = flags.DEFINE_enum(
-    'preprocessing', 'pixels', ['pixels', 'wavelet'],
+    'preprocessing', 'pixels', ['pixels', 'wavelet', 'random_features'],
     'pixels: raw pixels in [0, 1]; wavelet: first-order Gabor (Morlet) '
-    'scattering features, J=2, L=8 (wavelets.py; MNIST only).')
+    'scattering features, J=2, L=8 (wavelets.py; MNIST only); '
+    'random_features: --filters random convolutional filters, soft '
+    'threshold, quadrant pooling (random_features.py; CIFAR-10 only).')
+_FILTERS = flags.DEFINE_integer(
+    'filters', 32_000, 'Random filters for --preprocessing=random_features '
+    '(the paper: 32,000); 8 features each, computed 1,024 filters at a time.',
+    lower_bound=1)
 _GAMMA_RULE = flags.DEFINE_enum(
     'gamma_rule', 'fixed', ['fixed', 'median'],
     'fixed: --gamma; median: gamma from the median pairwise distance of the '
@@ -64,33 +75,48 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Run folder.')
 
 
 def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
-        log=print, gamma_rule='fixed', preprocessing='pixels'):
+        log=print, gamma_rule='fixed', preprocessing='pixels', filters=None):
   """Loads the data, solves, evaluates; returns the result dict."""
+  if preprocessing == 'wavelet' and dataset != 'mnist':
+    raise UserError('--preprocessing=wavelet is for grey images; use it '
+                    'with --dataset=mnist')
+  if preprocessing == 'random_features' and dataset != 'cifar10':
+    raise UserError('--preprocessing=random_features is for colour images; '
+                    'use it with --dataset=cifar10')
   t0 = time.time()
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
-  if preprocessing == 'wavelet':
-    if ds.x_train.shape[-1] != 1:
-      raise UserError('--preprocessing=wavelet is for grey images; use it '
-                      'with --dataset=mnist')
-    flat = lambda x: wavelets.transform(x / 255.0)
+  if preprocessing == 'random_features':
+    gram = _random_feature_gram(ds, filters, seed, tile, log)
+    log(f'random features: {gram.dim} per image')
+    median = lambda: gram.median_gamma(seed)
+    solve = lambda g: kernel_lib.interpolate_gram(
+        gram, ds.y_train, ds.y_test, ds.num_classes, kernel, g, l2, log)
   else:
-    flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255
-  x_train = flat(ds.x_train)
-  log(f'{preprocessing}: {x_train.shape[1]} features per image')
+    if preprocessing == 'wavelet':
+      flat = lambda x: wavelets.transform(x / 255.0)
+    else:
+      flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255
+    x_train, x_test = flat(ds.x_train), flat(ds.x_test)
+    log(f'{preprocessing}: {x_train.shape[1]} features per image')
+    median = lambda: kernel_lib.median_gamma(x_train, seed)
+    solve = lambda g: kernel_lib.interpolate(
+        x_train, ds.y_train, x_test, ds.y_test, ds.num_classes, kernel, g, l2,
+        tile, log)
   if gamma_rule == 'median':
-    gamma = kernel_lib.median_gamma(x_train, seed)
+    gamma = median()
     log(f'median rule: gamma = {gamma:.4g}')
-  x_test, doublings = flat(ds.x_test), 0
+  doublings = 0
   while True:
     try:
-      r = kernel_lib.interpolate(x_train, ds.y_train, x_test, ds.y_test,
-                                 ds.num_classes, kernel, gamma, l2, tile, log)
+      r = solve(gamma)
       break
     except np.linalg.LinAlgError as e:
       if gamma_rule != 'median' or doublings == MAX_DOUBLINGS:
         raise
       gamma, doublings = 2 * gamma, doublings + 1
       log(f'{e}; median rule: gamma doubled to {gamma:.4g}')
+  log(f'cholesky of order {len(ds.y_train)}: {r["cholesky_seconds"]:.1f}s, '
+      f'{r["cholesky_gflops"]:.0f} GFLOP/s')
   r.update({
       'status': 'fitted', 'n': len(ds.y_train), 'test_accuracy':
           1 - r['test_error'],
@@ -98,17 +124,35 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
       'gamma': gamma, 'gamma_rule': gamma_rule, 'gamma_doublings': doublings,
       'preprocessing': preprocessing,
       'summary_keys': ['test_error', 'rkhs_norm', 'preprocessing',
+                       'filters',
                        'gamma_rule', 'gamma',
                        'solve_seconds', 'total_seconds', 'peak_memory_gb',
                        'n'],
       'flags': {'dataset': dataset, 'kernel': kernel, 'gamma': gamma,
                 'gamma_rule': gamma_rule, 'preprocessing': preprocessing,
-                'l2': l2, 'train_size': train_size,
+                'l2': l2, 'train_size': train_size, 'filters': filters,
                 'seed': seed, 'tile': tile},
       'provenance': results.provenance(ds.source, time.time() - t0,
                                        'float32 matrix, float64 solves'),
   })
+  if preprocessing == 'random_features':
+    r['filters'] = filters
   return r
+
+
+def _random_feature_gram(ds, filters, seed, tile, log, chunk=1024):
+  """Dot products of the random features, chunk by chunk of filters."""
+  t0 = time.time()
+  x_train, x_test = ds.x_train / np.float32(255), ds.x_test / np.float32(255)
+  g, b = random_features.fit(x_train, filters, seed)
+  gram = gram_lib.Gram(len(x_train), len(x_test), tile)
+  for c in range(0, filters, chunk):
+    fm = (g[:, c:c + chunk], b[c:c + chunk])
+    gram.add(random_features.transform(x_train, fm),
+             random_features.transform(x_test, fm))
+    log(f'random features: filters {min(c + chunk, filters)}/{filters} '
+        f'({time.time() - t0:.0f}s)')
+  return gram
 
 
 def main(argv):
@@ -117,15 +161,16 @@ def main(argv):
   out = _OUTPUT_DIR.value or os.path.join(
       results.ROOT, 'results', 'theory',
       f'kernel-{_DATASET.value}-{_KERNEL.value}-' +
-      ('' if _PREPROCESSING.value == 'pixels' else
-       f'{_PREPROCESSING.value}-') +
+      {'pixels': '', 'wavelet': 'wavelet-',
+       'random_features': f'rf{_FILTERS.value}-'}[_PREPROCESSING.value] +
       ('median' if _GAMMA_RULE.value == 'median' else f'g{_GAMMA.value:g}') +
       (f'-l2{_L2.value:g}' if _L2.value else '') +
       (f'-n{_TRAIN_SIZE.value}' if _TRAIN_SIZE.value else ''))
   try:
     r = run(_DATASET.value, _DATA_DIR.value, _KERNEL.value, _GAMMA.value,
             _L2.value, _TRAIN_SIZE.value, _SEED.value, _TILE.value,
-            gamma_rule=_GAMMA_RULE.value, preprocessing=_PREPROCESSING.value)
+            gamma_rule=_GAMMA_RULE.value, preprocessing=_PREPROCESSING.value,
+            filters=_FILTERS.value)
   except np.linalg.LinAlgError as e:  # Its message names the flag to change.
     raise UserError(str(e)) from e
   os.makedirs(out, exist_ok=True)
@@ -133,7 +178,9 @@ def main(argv):
   print(f'{r["n"]} {_DATASET.value} points, gamma {r["gamma"]:.4g} '
         f'({r["gamma_rule"]}): test error '
         f'{100 * r["test_error"]:.2f}%, RKHS norm {r["rkhs_norm"]:.1f}, '
-        f'kernel {r["kernel_seconds"]:.0f}s, solve {r["solve_seconds"]:.0f}s, '
+        f'kernel {r["kernel_seconds"]:.0f}s, cholesky '
+        f'{r["cholesky_seconds"]:.0f}s ({r["cholesky_gflops"]:.0f} GFLOP/s), '
+        f'solve {r["solve_seconds"]:.0f}s, '
         f'total {r["total_seconds"]:.0f}s, peak memory '
         f'{r["peak_memory_gb"]:.1f} GB -> {out}/result.json')
 

@@ -146,15 +146,30 @@ def peak_memory_gb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
-def median_gamma(x, seed=0, pairs=20_000):
+def pairs(n, seed, count):
+  """count seeded pairs (i, j) of distinct indices below n."""
+  rng = np.random.default_rng([seed, 0x6A77])
+  i = rng.integers(0, n, count)
+  return i, (i + rng.integers(1, n, count)) % n  # j != i.
+
+
+def median_gamma(x, seed=0, num_pairs=20_000):
   """The median rule: gamma = d / median |x_i - x_j|^2 over seeded random
   pairs of distinct training points, so that k(x_i, x_j) = exp(-1) at the
   median distance. Uses no labels and no test data."""
-  rng = np.random.default_rng([seed, 0x6A77])
-  i = rng.integers(0, len(x), pairs)
-  j = (i + rng.integers(1, len(x), pairs)) % len(x)  # j != i.
+  i, j = pairs(len(x), seed, num_pairs)
   d2 = np.sum((x[i].astype(np.float64) - x[j]) ** 2, axis=1)
   return float(x.shape[1] / np.median(d2))
+
+
+def residual_sample(n):
+  """The training rows whose residual every run reports (seeded, <= 2000)."""
+  return np.random.default_rng(0).choice(n, min(2000, n), replace=False)
+
+
+def cholesky_gflops(n, seconds):
+  """Achieved rate of a Cholesky of order n (n^3 / 3 flops)."""
+  return n ** 3 / 3 / max(seconds, 1e-9) / 1e9
 
 
 def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian',
@@ -166,26 +181,51 @@ def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian'
     max_abs_residual on a sample of training rows, timings and peak memory.
   """
   t0 = time.time()
-  y = np.eye(num_classes)[y_train]
   m = TiledSPD.kernel(x_train, kernel, gamma, l2, tile)
+  sample = residual_sample(len(x_train))
+  return _solve_and_evaluate(
+      m, y_train, y_test, num_classes, l2, sample, t0, log,
+      lambda alpha, x: predict(x_train, alpha, x, kernel, gamma, tile),
+      (x_train[sample], x_test))
+
+
+def interpolate_gram(gram, y_train, y_test, num_classes, kernel='gaussian',
+                     gamma=10.0, l2=0.0, log=None):
+  """`interpolate` from accumulated dot products (`Gram`)."""
+  t0 = time.time()
+  m = gram.kernel(kernel, gamma, l2)
+  cross = gram.cross_kernel(kernel, gamma)
+  s = len(gram.sample)
+  return _solve_and_evaluate(
+      m, y_train, y_test, num_classes, l2, gram.sample, t0, log,
+      lambda alpha, rows: cross[rows].astype(np.float64) @ alpha,
+      (slice(0, s), slice(s, None)))
+
+
+def _solve_and_evaluate(m, y_train, y_test, num_classes, l2, sample, t0, log,
+                        predict_fn, evals):
+  """Factors m, solves for one-hot y, evaluates on (train sample, test)."""
+  y = np.eye(num_classes)[y_train]
   t_kernel = time.time() - t0
   m.cholesky(log)
+  t_chol = time.time() - t0 - t_kernel
   alpha = m.solve(y)
   t_solve = time.time() - t0 - t_kernel
   tiles_gb = m.nbytes() / 1e9
   del m
   # Residual of the interpolation on a sample of training rows.
-  rng = np.random.default_rng(0)
-  sample = rng.choice(len(x_train), min(2000, len(x_train)), replace=False)
-  fit = predict(x_train, alpha, x_train[sample], kernel, gamma, tile)
-  resid = fit - y[sample] - (l2 * alpha[sample] if l2 else 0)
-  pred = predict(x_train, alpha, x_test, kernel, gamma, tile)
+  fit = predict_fn(alpha, evals[0])
+  # (K + l2 I) alpha = y, so K alpha + l2 alpha - y is the residual.
+  resid = fit + (l2 * alpha[sample] if l2 else 0) - y[sample]
+  pred = predict_fn(alpha, evals[1])
   return {
       'test_error': float(np.mean(pred.argmax(1) != y_test)),
       'train_error_sample': float(np.mean(fit.argmax(1) != y_train[sample])),
       'rkhs_norm': float(math.sqrt(max(np.sum(y * alpha), 0.0))),
       'max_abs_residual': float(np.abs(resid).max()),
       'kernel_seconds': round(t_kernel, 2),
+      'cholesky_seconds': round(t_chol, 2),
+      'cholesky_gflops': round(cholesky_gflops(len(y), t_chol), 1),
       'solve_seconds': round(t_solve, 2),
       'total_seconds': round(time.time() - t0, 2),
       'matrix_gb': round(tiles_gb, 2),

@@ -1,0 +1,115 @@
+"""Random convolutional features and kernels from chunked dot products."""
+
+import json
+import os
+import unittest
+
+import numpy as np
+import tensorflow as tf
+
+import testutil
+from zhang2017 import gram as gram_lib
+from zhang2017 import kernel_lib
+from zhang2017 import random_features as rf
+
+DATA = testutil.data_dir()
+
+
+class RandomFeaturesTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.x = np.random.default_rng(0).uniform(0, 1, (40, 32, 32, 3))
+
+  def test_patches_are_normalized_in_the_order_fit_samples_them(self):
+    p = rf._patches(self.x[:3])
+    self.assertEqual(p.shape, (3, 27 * 27, 108))
+    self.assertAllClose(p.mean(-1), np.zeros((3, 729)), atol=1e-5)
+    # The patch at row 5, column 7 of image 1, channel-major.
+    q = self.x[1, 5:11, 7:13].transpose(2, 0, 1).reshape(1, -1)
+    self.assertAllClose(p[1, 5 * 27 + 7], rf._normalize(q)[0], atol=1e-5)
+
+  def test_whitening_and_filters(self):
+    g, b = rf.fit(self.x, 16, seed=3, num_patches=20_000)
+    self.assertEqual((g.shape, b.shape), ((108, 16), (16,)))
+    g2, b2 = rf.fit(self.x, 16, seed=3, num_patches=20_000)
+    self.assertAllEqual(g, g2)  # Seeded.
+    self.assertAllEqual(b, b2)
+    self.assertNotAllClose(g, rf.fit(self.x, 16, seed=4, num_patches=20_000)[0])
+    # Whitened patches W (p - m) have covariance S / (S + eps) <= I: so a
+    # unit filter's response has variance below 1 and, for these uniform
+    # images, near it.
+    z = rf._patches(self.x).reshape(-1, 108) @ g + b
+    self.assertAllClose(z.mean(0), np.zeros(16), atol=0.05)
+    self.assertTrue(((z.var(0) < 1.0) & (z.var(0) > 0.8)).all(), z.var(0))
+
+  def test_features_are_pooled_soft_thresholds(self):
+    self.assertAllEqual(rf._pool_matrix(27).sum(1), [196, 182, 182, 169])
+    self.assertAllEqual(rf._pool_matrix(27).sum(0), np.ones(729))
+    fm = rf.fit(self.x, 8, seed=0, num_patches=5000)
+    f = rf.transform(self.x[:4], fm)
+    self.assertEqual(f.shape, (4, 64))
+    z = rf._patches(self.x[:4]) @ fm[0] + fm[1]  # (4, 729, 8)
+    quad = rf._pool_matrix(27)
+    want = np.concatenate([quad @ np.maximum(z - rf.ALPHA, 0),
+                           quad @ np.maximum(-z - rf.ALPHA, 0)], -1)
+    self.assertAllClose(f, want.reshape(4, -1), rtol=1e-4, atol=1e-3)
+    self.assertAllEqual(f, rf.transform(self.x[:4], fm, batch=3))
+
+
+class GramTest(tf.test.TestCase):
+
+  def test_chunked_dot_products_give_the_direct_interpolant(self):
+    rng = np.random.default_rng(0)
+    f_train = rng.uniform(0, 1, (300, 40)).astype(np.float32)
+    f_test = rng.uniform(0, 1, (70, 40)).astype(np.float32)
+    y, y_test = rng.integers(0, 10, 300), rng.integers(0, 10, 70)
+    g = gram_lib.Gram(300, 70, tile=128)
+    for c in range(0, 40, 16):  # Three uneven chunks.
+      g.add(f_train[:, c:c + 16], f_test[:, c:c + 16])
+    self.assertEqual(g.dim, 40)
+    self.assertAllClose(g.median_gamma(seed=2),
+                        kernel_lib.median_gamma(f_train, seed=2), rtol=1e-4)
+    for kernel, l2 in (('gaussian', 0.0), ('linear', 0.5)):
+      direct = kernel_lib.interpolate(f_train, y, f_test, y_test, 10, kernel,
+                                      5.0, l2, tile=128)
+      chunked = kernel_lib.interpolate_gram(g, y, y_test, 10, kernel, 5.0, l2)
+      for key in ('test_error', 'train_error_sample'):
+        self.assertEqual(direct[key], chunked[key], kernel)
+      self.assertAllClose(direct['rkhs_norm'], chunked['rkhs_norm'],
+                          rtol=1e-3)
+      self.assertLess(chunked['max_abs_residual'], 1e-3)
+    # Dot products stay: the second kernel did not see the first's tiles.
+    self.assertAllClose(g.dots.tiles[0, 0], f_train[:128] @ f_train[:128].T,
+                        rtol=1e-5)
+
+  @unittest.skipIf(DATA is None, 'real data not found')
+  def test_binary_on_cifar10_subset_beats_pixels(self):
+    out = self.create_tempdir().full_path
+    errors = {}
+    for prep in ('pixels', 'random_features'):
+      p = testutil.run_module(
+          'zhang2017.kernel', '--dataset=cifar10', '--gamma_rule=median',
+          '--train_size=2000', '--tile=700', f'--preprocessing={prep}',
+          '--filters=64', f'--output_dir={out}/{prep}',
+          env={'ZHANG2017_DATA_DIR': DATA})
+      self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+      with open(os.path.join(out, prep, 'result.json')) as f:
+        r = json.load(f)
+      self.assertEqual(r['train_error_sample'], 0.0)  # Interpolates.
+      errors[prep] = r['test_error']
+    self.assertIn('512 per image', p.stdout)
+    self.assertIn('GFLOP/s', p.stdout)
+    self.assertEqual(r['filters'], 64)
+    self.assertLess(errors['random_features'], errors['pixels'] - 0.05, errors)
+
+  def test_random_features_refuse_grey_images(self):
+    p = testutil.run_module('zhang2017.kernel', '--dataset=mnist',
+                            '--preprocessing=random_features',
+                            env={'ZHANG2017_DATA_DIR': '/nonexistent'})
+    self.assertEqual(p.returncode, 2)
+    self.assertIn('use it with --dataset=cifar10', p.stderr)
+
+
+if __name__ == '__main__':
+  tf.test.main()
