@@ -11,6 +11,7 @@ import pandas as pd
 import testutil
 from zhang2017 import figures
 from zhang2017 import report_lib
+from zhang2017 import report_theory
 from zhang2017 import results
 
 FLAGS_DIR = os.path.join(testutil.ROOT, 'flags')
@@ -162,6 +163,50 @@ class ReportTest(absltest.TestCase):
         self.assertEqual(f.read(), first[n], n)
     with open(os.path.join(self.root, 'table1.csv')) as f:
       self.assertLen(f.readlines(), 20)
+
+
+def _kernel(dataset, prep, error, rule='median', filters=None, l2=0.0,
+            train_size=None):
+  r = _result('none', 'fitted', 1.0, 1 - error, 0)
+  r.update({'test_error': error, 'rkhs_norm': 100.0, 'gamma': 0.5,
+            'peak_memory_gb': 9.0, 'flags': {
+                'dataset': dataset, 'preprocessing': prep, 'gamma_rule': rule,
+                'gamma': 0.5, 'l2': l2, 'train_size': train_size,
+                'filters': filters}})
+  r['provenance']['wall_seconds'] = 60.0
+  if filters:
+    r['filters'] = filters
+  return r
+
+
+class TheoryReportTest(absltest.TestCase):
+
+  def test_section5_rows_and_the_filter_curve(self):
+    root = self.create_tempdir().full_path
+    rf = lambda *a, **k: _kernel('cifar10', 'random_features', *a, **k)
+    for name, r in [
+        ('kernel-px', _kernel('cifar10', 'pixels', 0.5)),
+        ('kernel-rf256', rf(0.40, filters=256)),
+        ('kernel-rf1024', rf(0.30, filters=1024)),
+        ('kernel-rf1024-l2', rf(0.29, filters=1024, l2=0.1)),
+        ('kernel-rf4096-n10', rf(0.6, filters=4096, train_size=10)),
+        ('kernel-rf2048-g1', rf(0.2, 'fixed', filters=2048))]:
+      os.makedirs(os.path.join(root, 'theory', name))
+      results.write_json(os.path.join(root, 'theory', name, 'result.json'), r)
+    text = '\n'.join(report_theory.sections(root))
+    # The headline: the median rule first, then the most filters; never a
+    # subset.
+    self.assertIn('| 17.0 | 30.00 (1,024 filters) |', _line(
+        text, '| CIFAR-10, random convolutional features (32,000'))
+    self.assertIn('| 15.0 | 29.00 (1,024 filters) |', _line(
+        text, '| CIFAR-10, random convolutional features, l2'))
+    self.assertIn('| 46.0 | 50.00 |', _line(text, '| CIFAR-10, Gaussian'))
+    self.assertIn('| not run |', _line(text, '| MNIST, raw pixels'))
+    curve = [l.split(' | ')[-1] for l in text.splitlines()
+             if l.startswith('| 256 |') or l.startswith('| 1,024 |')
+             or l.startswith('| 2,048 |') or l.startswith('| 4,096 |')]
+    self.assertEqual(curve, ['kernel-rf256 |', 'kernel-rf1024 |',
+                             'kernel-rf1024-l2 |', 'kernel-rf2048-g1 |'])
 
 
 if __name__ == '__main__':

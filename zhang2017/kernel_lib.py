@@ -21,6 +21,9 @@ from scipy.linalg import blas
 from scipy.linalg import lapack
 
 TILE = 2048
+# Ridges (times a Gaussian kernel's unit diagonal) the median rule tries,
+# smallest first, when the float32 kernel matrix is not positive definite.
+JITTERS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
 def gaussian_tile(xa, xb, sqa, sqb, gamma, dim):

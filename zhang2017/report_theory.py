@@ -20,22 +20,26 @@ def _load_theory(results_dir):
 
 def _headline(runs, dataset, preprocessing, l2):
   """The full-size kernel run that stands for a Section 5 row: the median
-  bandwidth rule if it was run, else a fixed gamma; None if there is none."""
+  bandwidth rule if it was run, else a fixed gamma; of those, the most
+  random filters; None if there is none."""
   found = [(name, r) for name, r in runs
            if name.startswith('kernel-') and r['flags']['dataset'] == dataset
            and r['flags'].get('preprocessing', 'pixels') == preprocessing
            and bool(r['flags'].get('l2')) == l2
            and not r['flags'].get('train_size')]
-  found.sort(key=lambda nr: nr[1]['flags'].get('gamma_rule') != 'median')
+  found.sort(key=lambda nr: (nr[1]['flags'].get('gamma_rule') != 'median',
+                             -(nr[1].get('filters') or 0)))
   return found[0] if found else (None, None)
 
 
 def _bandwidth(r):
   rule = r['flags'].get('gamma_rule', 'fixed')
   gamma = r.get('gamma', r['flags']['gamma'])
-  doubled = r.get('gamma_doublings')
+  doubled = r.get('gamma_doublings')  # Result files before the jitter rule.
   if doubled:
     rule += f' x 2^{doubled} (float32 Cholesky)'
+  if r.get('jitter'):
+    rule += f' + {r["jitter"]:g} I (float32 Cholesky)'
   return f'{rule}, gamma {gamma:.3g}'
 
 
@@ -53,10 +57,31 @@ def section5_table(runs):
       lines.append(f'| {row.label} | {paper_cells[0]}not run | '
                    f'{paper_cells[1]} | not run | | | |')
       continue
+    filters = f' ({r["filters"]:,} filters)' if r.get('filters') else ''
     lines.append(
-        f'| {row.label} | {paper_cells[0]}{100 * r["test_error"]:.2f} | '
+        f'| {row.label} | {paper_cells[0]}{100 * r["test_error"]:.2f}'
+        f'{filters} | '
         f'{paper_cells[1]} | {r["rkhs_norm"]:.1f} | {_bandwidth(r)} | {name} '
         f'| {results.provenance_cell(r)} |')
+  return lines
+
+
+def filter_curve(runs):
+  """Markdown lines: CIFAR-10 random-feature runs by filter count."""
+  rows = sorted(
+      (r['filters'], bool(r['flags'].get('l2')), name, r) for name, r in runs
+      if r.get('filters') and not r['flags'].get('train_size'))
+  if not rows:
+    return []
+  lines = ['| filters | features | l2 | test error (%) | norm | bandwidth | '
+           'total seconds | peak memory (GB) | run |',
+           '|---|---|---|---|---|---|---|---|---|']
+  for filters, _, name, r in rows:
+    lines.append(
+        f'| {filters:,} | {8 * filters:,} | {r["flags"].get("l2") or 0:g} | '
+        f'{100 * r["test_error"]:.2f} | {r["rkhs_norm"]:.1f} | '
+        f'{_bandwidth(r)} | {r["provenance"]["wall_seconds"]:.0f} | '
+        f'{r["peak_memory_gb"]:.1f} | {name} |')
   return lines
 
 
@@ -81,6 +106,10 @@ def sections(results_dir):
       'distance between training images, `kernel --gamma_rule=median`) when '
       'that run exists, else a fixed gamma; the bandwidth column says which. '
       'Subset runs (a gamma table) are listed below.\n',
+      *(['CIFAR-10 test error against the number of random filters (all '
+         '50,000 training images; the paper used 32,000 filters; '
+         '`kernel --preprocessing=random_features --filters=F`):\n',
+         '\n'.join(filter_curve(runs)) + '\n'] if filter_curve(runs) else []),
       '## Theory and linear models (Sections 4 and 5), every run\n',
       '| run | paper | ours | how ours was obtained |\n|---|---|---|---|\n'
       + '\n'.join(lines) + '\n']
