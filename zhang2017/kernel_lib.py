@@ -201,8 +201,14 @@ def interpolate_gram(gram, y_train, y_test, num_classes, kernel='gaussian',
   s = len(gram.sample)
   return _solve_and_evaluate(
       m, y_train, y_test, num_classes, l2, gram.sample, t0, log,
-      lambda alpha, rows: cross[rows].astype(np.float64) @ alpha,
+      lambda alpha, rows: _rows_times(cross[rows], alpha),
       (slice(0, s), slice(s, None)))
+
+
+def _rows_times(k, alpha, block=1000):
+  """k @ alpha in float64, 1,000 rows at a time (k may be 10,000 x 50,000)."""
+  return np.concatenate([k[s:s + block].astype(np.float64) @ alpha
+                         for s in range(0, len(k), block)])
 
 
 def _solve_and_evaluate(m, y_train, y_test, num_classes, l2, sample, t0, log,
