@@ -155,20 +155,24 @@ class InterpolationTest(tf.test.TestCase):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (500, 30)).astype(np.float32)
     y = np.eye(10)[rng.integers(0, 10, 500)]
-    m = kernel_lib.TiledSPD.kernel(x, 'gaussian', gamma=10.0, tile=128)
-    k = np.zeros((500, 500))
-    for (i, j), t in m.tiles.items():
-      k[m.rows(i), m.rows(j)] = t
-      k[m.rows(j), m.rows(i)] = t.T
-    alpha_ref = np.linalg.solve(k, y)
-    m.cholesky()
-    alpha = m.solve(y)
-    self.assertAllClose(k @ alpha, y, atol=1e-3)
-    self.assertAllClose(alpha, alpha_ref, rtol=1e-2, atol=1e-2 * np.abs(
-        alpha_ref).max())
-    # Predicting the training points returns the labels (interpolation).
-    pred = kernel_lib.predict(x, alpha, x[:50], 'gaussian', 10.0, tile=128)
-    self.assertAllClose(pred, y[:50], atol=1e-3)
+    for dtype, tol in ((np.float32, 1e-3), (np.float64, 1e-8)):
+      m = kernel_lib.TiledSPD.kernel(x, 'gaussian', gamma=10.0, tile=128,
+                                     dtype=dtype)
+      self.assertEqual(m.tiles[1, 0].dtype, dtype)
+      k = np.zeros((500, 500))
+      for (i, j), t in m.tiles.items():
+        k[m.rows(i), m.rows(j)] = t
+        k[m.rows(j), m.rows(i)] = t.T
+      alpha_ref = np.linalg.solve(k, y)
+      m.cholesky()
+      alpha = m.solve(y)
+      self.assertAllClose(k @ alpha, y, atol=tol)
+      self.assertAllClose(alpha, alpha_ref, rtol=1e-2, atol=1e-2 * np.abs(
+          alpha_ref).max())
+      # Predicting the training points returns the labels (interpolation).
+      pred = kernel_lib.predict(x, alpha, x[:50], 'gaussian', 10.0, tile=128,
+                                dtype=dtype)
+      self.assertAllClose(pred, y[:50], atol=tol)
 
   def test_sgd_from_zero_converges_to_the_minimum_norm_solution(self):
     rng = np.random.default_rng(1)

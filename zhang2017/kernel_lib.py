@@ -5,7 +5,8 @@ the data, so when it interpolates it finds alpha = K^-1 y: the minimum-norm
 solution. On all 60,000 MNIST images K is 60,000^2: 14.4 GB in float32,
 28.8 GB in float64, and the LAPACK wrappers here index with 32 bits (over
 2^31 elements they crash). So the matrix is kept as its lower triangle in
-square tiles (float32, about half the memory) and factored by a tiled
+square tiles (float32 by default, about half the memory; float64 tiles,
+14.4 GB, fit in 24 GB too) and factored by a tiled
 right-looking Cholesky in place: every LAPACK/BLAS call sees one tile or one
 column panel, far below 2^31 elements; the trailing update is one matrix
 product per tile column. The kernel is built tile by tile too (lower tiles
@@ -55,9 +56,10 @@ class TiledSPD:
     return slice(self.edges[i], self.edges[i + 1])
 
   @classmethod
-  def kernel(cls, x, kernel='gaussian', gamma=10.0, l2=0.0, tile=TILE):
-    """K(x, x) (+ l2 * I) for rows x (n, d) float32, lower tiles only."""
-    x = np.ascontiguousarray(x, np.float32)
+  def kernel(cls, x, kernel='gaussian', gamma=10.0, l2=0.0, tile=TILE,
+             dtype=np.float32):
+    """K(x, x) (+ l2 * I) for rows x (n, d), lower tiles only, in dtype."""
+    x = np.ascontiguousarray(x, dtype)
     m = cls(len(x), tile)
     sq = np.einsum('ij,ij->i', x, x)
     fn = KERNELS[kernel]
@@ -67,7 +69,7 @@ class TiledSPD:
         rj = m.rows(j)
         m.tiles[i, j] = fn(x[ri], x[rj], sq[ri], sq[rj], gamma, x.shape[1])
       if l2:
-        m.tiles[i, i][np.diag_indices_from(m.tiles[i, i])] += np.float32(l2)
+        m.tiles[i, i][np.diag_indices_from(m.tiles[i, i])] += l2
     return m
 
   def cholesky(self, log=None):
@@ -78,27 +80,29 @@ class TiledSPD:
     """
     for key, t in self.tiles.items():
       self.tiles[key] = np.asfortranarray(t)
+    dtype = self.tiles[0, 0].dtype
+    p = {np.float32: 's', np.float64: 'd'}[dtype.type]  # LAPACK's prefix.
+    potrf, trsm = getattr(lapack, p + 'potrf'), getattr(blas, p + 'trsm')
+    syrk, gemm = getattr(blas, p + 'syrk'), getattr(blas, p + 'gemm')
     for k in range(self.t):
       t0 = time.time()
-      lkk, info = lapack.spotrf(self.tiles[k, k], lower=1, clean=1,
-                                overwrite_a=1)
+      lkk, info = potrf(self.tiles[k, k], lower=1, clean=1, overwrite_a=1)
       if info:
         raise np.linalg.LinAlgError(
-            f'tile {k}: the matrix is not positive definite in float32 '
+            f'tile {k}: the matrix is not positive definite in {dtype} '
             f'(LAPACK info {info}); add --l2 or use a larger --gamma (a '
             'narrower Gaussian)')
       self.tiles[k, k] = lkk
       for i in range(k + 1, self.t):  # A_ik <- A_ik L_kk^-T
-        self.tiles[i, k] = blas.strsm(1.0, lkk, self.tiles[i, k], side=1,
-                                      lower=1, trans_a=1, overwrite_b=1)
+        self.tiles[i, k] = trsm(1.0, lkk, self.tiles[i, k], side=1,
+                                lower=1, trans_a=1, overwrite_b=1)
       for j in range(k + 1, self.t):  # A_ij -= A_ik A_jk^T, i >= j > k
         ajk = self.tiles[j, k]
-        self.tiles[j, j] = blas.ssyrk(-1.0, ajk, beta=1.0, c=self.tiles[j, j],
-                                      lower=1, overwrite_c=1)
+        self.tiles[j, j] = syrk(-1.0, ajk, beta=1.0, c=self.tiles[j, j],
+                                lower=1, overwrite_c=1)
         for i in range(j + 1, self.t):
-          self.tiles[i, j] = blas.sgemm(-1.0, self.tiles[i, k], ajk,
-                                        beta=1.0, c=self.tiles[i, j],
-                                        trans_b=1, overwrite_c=1)
+          self.tiles[i, j] = gemm(-1.0, self.tiles[i, k], ajk, beta=1.0,
+                                  c=self.tiles[i, j], trans_b=1, overwrite_c=1)
       if log:
         log(f'cholesky tile column {k + 1}/{self.t} ({time.time() - t0:.1f}s)')
 
@@ -108,12 +112,14 @@ class TiledSPD:
     for i in range(self.t):  # Forward: L z = y.
       ri = self.rows(i)
       for j in range(i):
-        z[ri] -= self.tiles[i, j].astype(np.float64) @ z[self.rows(j)]
+        z[ri] -= self.tiles[i, j].astype(np.float64, copy=False) @ z[
+            self.rows(j)]
       z[ri] = _tri_solve(self.tiles[i, i], z[ri], trans=False)
     for i in reversed(range(self.t)):  # Backward: L^T alpha = z.
       ri = self.rows(i)
       for j in range(i + 1, self.t):
-        z[ri] -= self.tiles[j, i].T.astype(np.float64) @ z[self.rows(j)]
+        z[ri] -= self.tiles[j, i].T.astype(np.float64, copy=False) @ z[
+            self.rows(j)]
       z[ri] = _tri_solve(self.tiles[i, i], z[ri], trans=True)
     return z
 
@@ -123,15 +129,15 @@ class TiledSPD:
 
 def _tri_solve(l, b, trans):
   from scipy.linalg import solve_triangular  # pylint: disable=g-import-not-at-top
-  return solve_triangular(l.astype(np.float64), b, lower=True,
+  return solve_triangular(l.astype(np.float64, copy=False), b, lower=True,
                           trans='T' if trans else 'N')
 
 
 def predict(x_train, alpha, x_test, kernel='gaussian', gamma=10.0,
-            tile=TILE):
-  """K(x_test, x_train) @ alpha, tile by tile (float32 kernel, float64 sum)."""
-  xtr = np.ascontiguousarray(x_train, np.float32)
-  xte = np.ascontiguousarray(x_test, np.float32)
+            tile=TILE, dtype=np.float32):
+  """K(x_test, x_train) @ alpha, tile by tile (dtype kernel, float64 sum)."""
+  xtr = np.ascontiguousarray(x_train, dtype)
+  xte = np.ascontiguousarray(x_test, dtype)
   sqtr = np.einsum('ij,ij->i', xtr, xtr)
   sqte = np.einsum('ij,ij->i', xte, xte)
   out = np.zeros((len(xte), alpha.shape[1]))
@@ -176,7 +182,7 @@ def cholesky_gflops(n, seconds):
 
 
 def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian',
-                gamma=10.0, l2=0.0, tile=TILE, log=None):
+                gamma=10.0, l2=0.0, tile=TILE, log=None, dtype=np.float32):
   """Solves K alpha = one-hot(y) and evaluates the interpolant.
 
   Returns:
@@ -184,11 +190,11 @@ def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian'
     max_abs_residual on a sample of training rows, timings and peak memory.
   """
   t0 = time.time()
-  m = TiledSPD.kernel(x_train, kernel, gamma, l2, tile)
+  m = TiledSPD.kernel(x_train, kernel, gamma, l2, tile, dtype)
   sample = residual_sample(len(x_train))
   return _solve_and_evaluate(
       m, y_train, y_test, num_classes, l2, sample, t0, log,
-      lambda alpha, x: predict(x_train, alpha, x, kernel, gamma, tile),
+      lambda alpha, x: predict(x_train, alpha, x, kernel, gamma, tile, dtype),
       (x_train[sample], x_test))
 
 
