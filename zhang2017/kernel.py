@@ -6,14 +6,14 @@ r"""Section 5: minimum-norm kernel interpolation on a whole training set.
       --preprocessing=random_features --filters=2048
 
 Solves K alpha = y (one-hot y; K + l2 I with --l2) on all training points
-with a tiled float32 Cholesky (see kernel_lib.py), then prints test error,
+with a tiled Cholesky (see kernel_lib.py), then prints test error,
 the RKHS norm of the interpolant, solve time and peak memory, and writes
 result.json (default results/theory/kernel-<dataset>-<kernel>-[wavelet-|
 rf<filters>-]g<gamma>, or -median, then -l2<l2>, -f64 with
---precision=float64, then -n<train_size> for a subset). The Cholesky's achieved GFLOP/s is printed and recorded. Pixels
-are scaled to [0, 1]; k(x, x') = exp(-gamma |x - x'|^2 / d). With
---gamma_rule=median, gamma is d / median |x_i - x_j|^2 over 20,000 seeded
-pairs of training images
+--precision=float64, then -n<train_size> for a subset). The Cholesky's
+achieved GFLOP/s is printed and recorded. Pixels are scaled to [0, 1];
+k(x, x') = exp(-gamma |x - x'|^2 / d). With --gamma_rule=median, gamma is
+d / median |x_i - x_j|^2 over 20,000 seeded pairs of training images
 (`kernel_lib.median_gamma`): a rule stated before any test error is seen.
 Where the float32 Cholesky finds that matrix not positive definite (wide
 Gaussians on near-duplicate images), the median rule keeps gamma and adds
@@ -43,7 +43,10 @@ from zhang2017 import wavelets
 from zhang2017.errors import UserError
 
 PAPER = {'mnist': 'test error 1.2%, norm about 220 (kernel unstated)',
-         'cifar10': 'Gaussian kernel on pixels: test error 46%'}
+         'cifar10': 'Gaussian kernel on pixels: test error 46%',
+         'wavelet': 'Gabor wavelets: test error 0.6%, norm about 390',
+         'random_features': '32,000 random filters: test error 17% (15% '
+                            'with l2)'}
 _DATASET = flags.DEFINE_enum('dataset', 'mnist', ['mnist', 'cifar10'],
                              'Dataset (all training images).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Default $ZHANG2017_DATA_DIR.')
@@ -130,7 +133,7 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
   r.update({
       'status': 'fitted', 'n': len(ds.y_train), 'test_accuracy':
           1 - r['test_error'],
-      'paper': PAPER[dataset],
+      'paper': PAPER[preprocessing if preprocessing != 'pixels' else dataset],
       'gamma': gamma, 'gamma_rule': gamma_rule, 'jitter': jitter,
       'preprocessing': preprocessing,
       'summary_keys': ['test_error', 'rkhs_norm', 'preprocessing',
