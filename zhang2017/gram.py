@@ -59,11 +59,8 @@ class Gram:
 
   def _apply(self, dots, sqa, sqb, kernel, gamma):
     if kernel == 'linear':
-      return dots.copy()
-    d2 = sqa[:, None] + sqb[None, :] - 2.0 * dots
-    np.maximum(d2, 0.0, out=d2)
-    d2 *= np.float32(-gamma / self.dim)
-    return np.exp(d2, out=d2)
+      return dots.copy()  # The factorization overwrites its tiles.
+    return kernel_lib.gaussian_from_dots(dots, sqa, sqb, gamma, self.dim)
 
   def kernel(self, kernel='gaussian', gamma=10.0, l2=0.0):
     """A new TiledSPD: the kernel matrix (+ l2 I); the dot products stay."""
@@ -72,8 +69,7 @@ class Gram:
     for (i, j), dots in d.tiles.items():
       m.tiles[i, j] = self._apply(dots, self.sq[d.rows(i)], self.sq[d.rows(j)],
                                   kernel, gamma)
-      if l2 and i == j:
-        m.tiles[i, i][np.diag_indices_from(m.tiles[i, i])] += np.float32(l2)
+    m.add_to_diagonal(l2)
     return m
 
   def cross_kernel(self, kernel='gaussian', gamma=10.0):

@@ -27,12 +27,18 @@ TILE = 2048
 JITTERS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
-def gaussian_tile(xa, xb, sqa, sqb, gamma, dim):
-  """exp(-gamma * |x - x'|^2 / dim) for two row blocks (float32)."""
-  d2 = sqa[:, None] + sqb[None, :] - 2.0 * (xa @ xb.T)
+def gaussian_from_dots(dots, sqa, sqb, gamma, dim):
+  """exp(-gamma * |x - x'|^2 / dim) from x . x' and the squared norms (a new
+  array; dots is left as it is)."""
+  d2 = sqa[:, None] + sqb[None, :] - 2.0 * dots
   np.maximum(d2, 0.0, out=d2)
   d2 *= np.float32(-gamma / dim)
   return np.exp(d2, out=d2)
+
+
+def gaussian_tile(xa, xb, sqa, sqb, gamma, dim):
+  """exp(-gamma * |x - x'|^2 / dim) for two row blocks."""
+  return gaussian_from_dots(xa @ xb.T, sqa, sqb, gamma, dim)
 
 
 def linear_tile(xa, xb, sqa, sqb, gamma, dim):
@@ -68,9 +74,15 @@ class TiledSPD:
       for j in range(i + 1):
         rj = m.rows(j)
         m.tiles[i, j] = fn(x[ri], x[rj], sq[ri], sq[rj], gamma, x.shape[1])
-      if l2:
-        m.tiles[i, i][np.diag_indices_from(m.tiles[i, i])] += l2
+    m.add_to_diagonal(l2)
     return m
+
+  def add_to_diagonal(self, value):
+    """Adds value * I (a ridge) in place."""
+    if value:
+      for k in range(self.t):
+        t = self.tiles[k, k]
+        t[np.diag_indices_from(t)] += value
 
   def cholesky(self, log=None):
     """Overwrites the tiles with L (K = L L^T), tiled right-looking.

@@ -74,7 +74,7 @@ def _pool_matrix(h):
   return (quad[None, :] == np.arange(4)[:, None]).astype(np.float32)
 
 
-def transform(images, feature_map, batch=2, log=None):
+def transform(images, feature_map, batch=2):
   """8F features of (n, 32, 32, 3) images in [0, 1] (float32).
 
   A few images at a time, so the 729 x F maps stay in cache across the
@@ -94,6 +94,4 @@ def transform(images, feature_map, batch=2, log=None):
     np.maximum(z, 0, out=z)  # max(0, -z - a)
     out[s:s + batch] = np.concatenate([pool @ pos, pool @ z],
                                       -1).reshape(len(z), -1)
-    if log and s % 10_000 < batch and s:
-      log(f'random features: {s}/{len(images)} images')
   return out

@@ -116,6 +116,7 @@ def sections(results_dir):
         for k in keys)
     lines.append(f'| {name} | {_paper_cell(name, r)} | {cells} | '
                  f'{results.provenance_cell(r)} |')
+  curve = filter_curve(runs)
   return [
       '## Section 5: minimum-norm interpolation\n',
       '\n'.join(section5_table(runs)) + '\n',
@@ -132,7 +133,7 @@ def sections(results_dir):
          'points only with at least 50,000 features (6,250 filters), beyond '
          'this machine in half an hour. The l2 column is the ridge added to '
          'the kernel matrix, whose diagonal is 1.\n',
-         '\n'.join(filter_curve(runs)) + '\n'] if filter_curve(runs) else []),
+         '\n'.join(curve) + '\n'] if curve else []),
       '## Theory and linear models (Sections 4 and 5), every run\n',
       '| run | paper | ours | how ours was obtained |\n|---|---|---|---|\n'
       + '\n'.join(lines) + '\n']
