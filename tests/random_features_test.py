@@ -11,6 +11,7 @@ import testutil
 from zhang2017 import gram as gram_lib
 from zhang2017 import kernel_lib
 from zhang2017 import random_features as rf
+from zhang2017.errors import UserError
 
 DATA = testutil.data_dir()
 
@@ -54,7 +55,9 @@ class RandomFeaturesTest(tf.test.TestCase):
     want = np.concatenate([quad @ np.maximum(z - rf.ALPHA, 0),
                            quad @ np.maximum(-z - rf.ALPHA, 0)], -1)
     self.assertAllClose(f, want.reshape(4, -1), rtol=1e-4, atol=1e-3)
-    self.assertAllEqual(f, rf.transform(self.x[:4], fm, batch=3))
+    # An image's features do not depend on the images beside it.
+    self.assertAllEqual(f[1:3], rf.transform(self.x[1:3], fm))
+    self.assertAllClose(f, rf.transform(self.x[:4], fm, batch=3), rtol=1e-6)
 
 
 class GramTest(tf.test.TestCase):
@@ -83,6 +86,52 @@ class GramTest(tf.test.TestCase):
     self.assertAllClose(g.dots.tiles[0, 0], f_train[:128] @ f_train[:128].T,
                         rtol=1e-5)
 
+  def test_interrupted_sums_resume_to_the_same_dot_products(self):
+    rng = np.random.default_rng(1)
+    x, x_test = rng.uniform(0, 1, (2, 150, 32, 32, 3)).astype(np.float32)
+    args = dict(filters=48, seed=0, tile=64, chunk=16, key={'filters': 48})
+    whole, earlier, sittings = gram_lib.random_feature_gram(
+        x, x_test[:40], log=lambda _: None, **args)
+    self.assertEqual((earlier, sittings, whole.dim), (0.0, 1, 8 * 48))
+    path = os.path.join(self.create_tempdir().full_path, 'run', 'gram.npz')
+
+    def killed_after_first_save(line):  # A kill right after gram.npz landed.
+      if line.startswith('saved'):
+        raise KeyboardInterrupt
+    with self.assertRaises(KeyboardInterrupt):
+      gram_lib.random_feature_gram(x, x_test[:40], log=killed_after_first_save,
+                                   checkpoint=path, checkpoint_seconds=0,
+                                   **args)
+    lines = []
+    resumed, earlier, sittings = gram_lib.random_feature_gram(
+        x, x_test[:40], log=lines.append, checkpoint=path,
+        checkpoint_seconds=1e9, **args)
+    self.assertIn('16 of 48 filters', lines[0])
+    self.assertEqual(len(lines), 3)  # Chunks 2 and 3 only.
+    self.assertEqual(sittings, 2)
+    # Saved after the last chunk too: a failed solve restarts from the sums.
+    gram_lib.random_feature_gram(x, x_test[:40], log=lines.append,
+                                 checkpoint=path, checkpoint_seconds=0, **args)
+    del lines[:]
+    done, _, sittings = gram_lib.random_feature_gram(
+        x, x_test[:40], log=lines.append, checkpoint=path, **args)
+    # The second sitting saved nothing, so it left no trace.
+    self.assertEqual((len(lines), sittings, done.dim), (1, 3, 8 * 48))
+    self.assertGreater(earlier, 0.0)
+    for name in ('cross', 'sq', 'sq_eval', 'dim'):
+      self.assertAllEqual(getattr(resumed, name), getattr(whole, name))
+    self.assertEqual(resumed.dots.tiles.keys(), whole.dots.tiles.keys())
+    for k, v in whole.dots.tiles.items():
+      self.assertAllEqual(resumed.dots.tiles[k], v)
+    with self.assertRaisesRegex(UserError, 'made with other flags'):
+      gram_lib.random_feature_gram(x, x_test[:40], log=lines.append,
+                                   checkpoint=path,
+                                   **dict(args, seed=1, key={'filters': 47}))
+    with open(path, 'wb') as f:
+      f.write(b'truncated')
+    with self.assertRaisesRegex(UserError, 'is damaged.*delete it'):
+      gram_lib.random_feature_gram(x, x_test[:40], checkpoint=path, **args)
+
   @unittest.skipIf(DATA is None, 'real data not found')
   def test_binary_on_cifar10_subset_beats_pixels(self):
     out = self.create_tempdir().full_path
@@ -91,7 +140,8 @@ class GramTest(tf.test.TestCase):
       p = testutil.run_module(
           'zhang2017.kernel', '--dataset=cifar10', '--gamma_rule=median',
           '--train_size=2000', '--tile=700', f'--preprocessing={prep}',
-          '--filters=64', f'--output_dir={out}/{prep}',
+          '--filters=64', '--checkpoint_minutes=0',
+          f'--output_dir={out}/{prep}',
           env={'ZHANG2017_DATA_DIR': DATA})
       self.assertEqual(p.returncode, 0, p.stderr[-2000:])
       with open(os.path.join(out, prep, 'result.json')) as f:
@@ -101,6 +151,9 @@ class GramTest(tf.test.TestCase):
     self.assertIn('512 per image', p.stdout)
     self.assertIn('GFLOP/s', p.stdout)
     self.assertEqual(r['filters'], 64)
+    self.assertIn('saved', p.stdout)  # After the one chunk, then deleted.
+    self.assertEqual(sorted(os.listdir(os.path.join(out, prep))),
+                     ['result.json'])
     self.assertLess(errors['random_features'], errors['pixels'] - 0.05, errors)
 
   def test_random_features_refuse_grey_images(self):

@@ -3,12 +3,21 @@
 `kernel_lib.interpolate` computes kernel tiles straight from the inputs.
 With 32,000 random filters a feature matrix would not fit in memory (CIFAR-10:
 60,000 x 256,000 floats, 61 GB), but dot products and squared norms add up
-over chunks of features; a Gaussian kernel needs only those.
+over chunks of features; a Gaussian kernel needs only those. `save` and
+`load` keep that sum between sittings, so a run longer than one sitting
+(32,000 filters on 2 cores: hours) resumes where it stopped.
 """
+
+import json
+import os
+import time
+import zipfile
 
 import numpy as np
 
 from zhang2017 import kernel_lib
+from zhang2017 import random_features
+from zhang2017.errors import UserError
 
 
 class Gram:
@@ -44,6 +53,36 @@ class Gram:
     self.sq_eval += np.einsum('ij,ij->i', f_eval, f_eval)
     self.dim += f_train.shape[1]
 
+  def save(self, path, meta):
+    """Writes the sums so far and a JSON `meta` record to `path` (.npz) via a
+    temporary file and a rename: a kill mid-write leaves the previous copy."""
+    arrays = {f't{i}_{j}': v for (i, j), v in self.dots.tiles.items()}
+    tmp = path + '.tmp.npz'
+    try:
+      np.savez(tmp, cross=self.cross, sq=self.sq, sq_eval=self.sq_eval,
+               meta=np.array(json.dumps(dict(meta, dim=self.dim))), **arrays)
+      os.replace(tmp, path)
+    except BaseException:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+      raise
+
+  @classmethod
+  def load(cls, path, n_train, n_test, tile):
+    """(Gram, meta) from `save`'s file; ValueError if its shapes differ."""
+    z = np.load(path)
+    meta = json.loads(str(z['meta']))
+    gram = cls(n_train, n_test, tile)
+    if z['cross'].shape != gram.cross.shape or z['sq'].shape != gram.sq.shape:
+      raise ValueError(f'shapes {z["cross"].shape}, expected '
+                       f'{gram.cross.shape}')
+    gram.cross, gram.sq, gram.sq_eval = z['cross'], z['sq'], z['sq_eval']
+    for i in range(gram.dots.t):
+      for j in range(i + 1):
+        gram.dots.tiles[i, j] = z[f't{i}_{j}']
+    gram.dim = meta['dim']
+    return gram, meta
+
   def distances(self, i, j):
     """|f_i - f_j|^2 for index arrays i, j (read from the lower tiles)."""
     i, j = np.maximum(i, j), np.minimum(i, j)
@@ -75,3 +114,63 @@ class Gram:
   def cross_kernel(self, kernel='gaussian', gamma=10.0):
     """(n_eval, n_train) kernel values of the eval rows."""
     return self._apply(self.cross, self.sq_eval, self.sq, kernel, gamma)
+
+
+def random_feature_gram(x_train, x_test, filters, seed, tile, log=print,
+                        chunk=1024, checkpoint=None, key=None,
+                        checkpoint_seconds=1200.0):
+  """Dot products of the random features, chunk by chunk of filters.
+
+  Args:
+    x_train, x_test: (n, 32, 32, 3) images in [0, 1].
+    filters, seed: the feature map (`random_features.fit`).
+    tile: tile size of the train x train dot products.
+    log: progress lines.
+    chunk: filters per `Gram.add`.
+    checkpoint: an .npz path; the sums so far are saved there every
+      `checkpoint_seconds` (and after the last chunk if that long has passed),
+      and resumed from if it exists.
+    key: JSON-able record of what determines the sums; a checkpoint with
+      another key is refused.
+    checkpoint_seconds: see checkpoint.
+
+  Returns:
+    (gram, wall seconds of earlier sittings, sittings so far).
+  """
+  t0 = time.time()
+  g, b = random_features.fit(x_train, filters, seed)
+  gram, earlier, sittings = _resume(checkpoint, key, len(x_train),
+                                    len(x_test), tile, log)
+  saved = time.time()
+  for c in range(gram.dim // 8, filters, chunk):
+    fm = (g[:, c:c + chunk], b[c:c + chunk])
+    gram.add(random_features.transform(x_train, fm),
+             random_features.transform(x_test, fm))
+    done = min(c + chunk, filters)
+    log(f'random features: filters {done}/{filters} '
+        f'({time.time() - t0:.0f}s)')
+    # Also after the last chunk: a failed solve then restarts from the sums.
+    if checkpoint and time.time() - saved >= checkpoint_seconds:
+      os.makedirs(os.path.dirname(checkpoint) or '.', exist_ok=True)
+      gram.save(checkpoint, {'key': key, 'sittings': sittings,
+                             'wall_seconds': earlier + time.time() - t0})
+      saved = time.time()
+      log(f'saved {checkpoint} at {done} filters; the same command resumes')
+  return gram, earlier, sittings
+
+
+def _resume(path, key, n_train, n_test, tile, log):
+  """(Gram, earlier wall seconds, sittings): from `path` if it exists."""
+  if not path or not os.path.exists(path):
+    return Gram(n_train, n_test, tile), 0.0, 1
+  try:
+    gram, meta = Gram.load(path, n_train, n_test, tile)
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    raise UserError(f'{path} is damaged ({e}); delete it to start the sums '
+                    'again') from e
+  if meta['key'] != json.loads(json.dumps(key)):
+    raise UserError(f'{path} was made with other flags ({meta["key"]}); use '
+                    'those, another --output_dir, or delete the file')
+  log(f'resuming from {path}: {gram.dim // 8} of {key["filters"]} filters '
+      f'summed in {meta["wall_seconds"]:.0f}s')
+  return gram, meta['wall_seconds'], meta['sittings'] + 1

@@ -19,6 +19,12 @@ Where the float32 Cholesky finds that matrix not positive definite (wide
 Gaussians on near-duplicate images), the median rule keeps gamma and adds
 the smallest ridge in kernel_lib.JITTERS with which the factorization
 succeeds; the result records it as `jitter`.
+
+Random features are summed 1,024 filters at a time into dot products
+(gram.py); every --checkpoint_minutes those sums go to gram.npz in the run
+folder, and the same command started again resumes from them (32,000
+filters take hours on 2 cores). The file is deleted once result.json is
+written; wall_seconds adds up the sittings.
 """
 
 import functools
@@ -37,7 +43,6 @@ from absl import flags
 from zhang2017 import data
 from zhang2017 import gram as gram_lib
 from zhang2017 import kernel_lib
-from zhang2017 import random_features
 from zhang2017 import results
 from zhang2017 import wavelets
 from zhang2017.errors import UserError
@@ -80,13 +85,22 @@ _PRECISION = flags.DEFINE_enum(
     'The kernel matrix and its Cholesky: float32 (60,000 MNIST images: '
     '7.2 GB) or float64 (14.4 GB, half the speed; positive definite where '
     'float32 is not). Pixels and wavelets only.')
+_CHECKPOINT_MINUTES = flags.DEFINE_float(
+    'checkpoint_minutes', 20.0, 'Random features: save the dot products '
+    'summed so far (gram.npz in the run folder, about 8 GB for CIFAR-10) '
+    'at most this often; the same command resumes from it.', lower_bound=0.0)
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Run folder.')
+GRAM_CHECKPOINT = 'gram.npz'
 
 
 def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
         log=print, gamma_rule='fixed', preprocessing='pixels', filters=None,
-        precision='float32'):
-  """Loads the data, solves, evaluates; returns the result dict."""
+        precision='float32', checkpoint=None, checkpoint_seconds=1200.0):
+  """Loads the data, solves, evaluates; returns the result dict.
+
+  `checkpoint` (random features only): a path where the dot products summed
+  so far are saved every `checkpoint_seconds` and resumed from.
+  """
   if preprocessing == 'wavelet' and dataset != 'mnist':
     raise UserError('--preprocessing=wavelet is for grey images; use it '
                     'with --dataset=mnist')
@@ -98,8 +112,14 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
                     'use it with --dataset=cifar10')
   t0 = time.time()
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
+  earlier, sittings = 0.0, 1
   if preprocessing == 'random_features':
-    gram = _random_feature_gram(ds, filters, seed, tile, log)
+    key = {'dataset': ds.source, 'train_size': train_size, 'seed': seed,
+           'filters': filters, 'tile': tile}
+    gram, earlier, sittings = gram_lib.random_feature_gram(
+        ds.x_train / np.float32(255), ds.x_test / np.float32(255), filters,
+        seed, tile, log, checkpoint=checkpoint, key=key,
+        checkpoint_seconds=checkpoint_seconds)
     log(f'random features: {gram.dim} per image')
     median = lambda: gram.median_gamma(seed)
     solve = lambda g, ridge: kernel_lib.interpolate_gram(
@@ -145,27 +165,15 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
                 'gamma_rule': gamma_rule, 'preprocessing': preprocessing,
                 'l2': l2, 'train_size': train_size, 'filters': filters,
                 'seed': seed, 'tile': tile, 'precision': precision},
-      'provenance': results.provenance(ds.source, time.time() - t0,
-                                       f'{precision} matrix, float64 solves'),
+      'provenance': results.provenance(
+          ds.source, earlier + time.time() - t0,
+          f'{precision} matrix, float64 solves'),
   })
+  if sittings > 1:
+    r['sittings'] = sittings  # wall_seconds adds up all of them.
   if preprocessing == 'random_features':
     r['filters'] = filters
   return r
-
-
-def _random_feature_gram(ds, filters, seed, tile, log, chunk=1024):
-  """Dot products of the random features, chunk by chunk of filters."""
-  t0 = time.time()
-  x_train, x_test = ds.x_train / np.float32(255), ds.x_test / np.float32(255)
-  g, b = random_features.fit(x_train, filters, seed)
-  gram = gram_lib.Gram(len(x_train), len(x_test), tile)
-  for c in range(0, filters, chunk):
-    fm = (g[:, c:c + chunk], b[c:c + chunk])
-    gram.add(random_features.transform(x_train, fm),
-             random_features.transform(x_test, fm))
-    log(f'random features: filters {min(c + chunk, filters)}/{filters} '
-        f'({time.time() - t0:.0f}s)')
-  return gram
 
 
 def main(argv):
@@ -185,11 +193,15 @@ def main(argv):
     r = run(_DATASET.value, _DATA_DIR.value, _KERNEL.value, _GAMMA.value,
             _L2.value, _TRAIN_SIZE.value, _SEED.value, _TILE.value,
             gamma_rule=_GAMMA_RULE.value, preprocessing=_PREPROCESSING.value,
-            filters=_FILTERS.value, log=log, precision=_PRECISION.value)
+            filters=_FILTERS.value, log=log, precision=_PRECISION.value,
+            checkpoint=os.path.join(out, GRAM_CHECKPOINT),
+            checkpoint_seconds=60 * _CHECKPOINT_MINUTES.value)
   except np.linalg.LinAlgError as e:  # Its message names the flag to change.
     raise UserError(str(e)) from e
   os.makedirs(out, exist_ok=True)
   results.write_json(os.path.join(out, results.RESULT), r)
+  if os.path.exists(os.path.join(out, GRAM_CHECKPOINT)):
+    os.remove(os.path.join(out, GRAM_CHECKPOINT))  # result.json supersedes.
   print(f'{r["n"]} {_DATASET.value} points, gamma {r["gamma"]:.4g} '
         f'({r["gamma_rule"]}): test error '
         f'{100 * r["test_error"]:.2f}%, RKHS norm {r["rkhs_norm"]:.1f}, '

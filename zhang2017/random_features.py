@@ -67,31 +67,48 @@ def fit(train_images, num_filters, seed=0, num_patches=100_000):
 
 
 def _pool_matrix(h):
-  """(4, h * h): sums of the four quadrants (split h // 2 + 1, h // 2)."""
+  """(4, h * h): sums of the four quadrants (split h // 2 + 1, h // 2); the
+  reference for `_quadrant_sums`."""
   half = (h + 1) // 2
   rows = np.arange(h) >= half
   quad = (rows[:, None].astype(int) * 2 + rows[None, :]).reshape(-1)
   return (quad[None, :] == np.arange(4)[:, None]).astype(np.float32)
 
 
-def transform(images, feature_map, batch=2):
+def _quadrant_sums(maps, n, h):
+  """(n, 4, F) sums of (n * h * h, F) maps over the four quadrants of the
+  h x h grid, in `_pool_matrix`'s order (top left, top right, bottom left,
+  bottom right). Sums over slices: 4x faster here than a 4-row matmul."""
+  m = maps.reshape(n, h, h, -1)
+  half = (h + 1) // 2
+  top, bottom = m[:, :half].sum(1), m[:, half:].sum(1)  # (n, h, F) each.
+  return np.stack([top[:, :half].sum(1), top[:, half:].sum(1),
+                   bottom[:, :half].sum(1), bottom[:, half:].sum(1)], 1)
+
+
+def transform(images, feature_map, batch=1):
   """8F features of (n, 32, 32, 3) images in [0, 1] (float32).
 
-  A few images at a time, so the 729 x F maps stay in cache across the
-  elementwise passes (2.6x faster than 100 at a time on this 2-core machine).
+  One image at a time by default: its 729 x F maps stay in cache across the
+  elementwise passes (2.6x faster than 100 at a time on this 2-core machine;
+  1, 2 and 4 equally fast), and an image's features are then the same bits
+  whichever images it is transformed with. Two passes over each map:
+  max(0, z - a), and min(z - a, -2a), whose quadrant sum is -(the sum of
+  max(0, -z - a)) - 2a (quadrant size).
   """
   g, b = feature_map
   # z - alpha in one matrix product: a ones column carries b - alpha.
   ga = np.concatenate([g, (b - ALPHA)[None]], 0)
-  pool = _pool_matrix(32 - PATCH + 1)
+  h = 32 - PATCH + 1
+  sizes = _pool_matrix(h).sum(1)[:, None]  # (4, 1): 196, 182, 182, 169.
   out = np.empty((len(images), 8 * g.shape[1]), np.float32)
   for s in range(0, len(images), batch):
     p = _patches(images[s:s + batch])
-    z = np.concatenate([p, np.ones(p.shape[:2] + (1,), np.float32)], -1) @ ga
-    pos = np.maximum(z, 0)  # max(0, z - a)
-    z += 2 * ALPHA
-    np.negative(z, out=z)
-    np.maximum(z, 0, out=z)  # max(0, -z - a)
-    out[s:s + batch] = np.concatenate([pool @ pos, pool @ z],
-                                      -1).reshape(len(z), -1)
+    n = len(p)
+    p = np.concatenate([p, np.ones(p.shape[:2] + (1,), np.float32)], -1)
+    z = p.reshape(n * h * h, -1) @ ga  # 2-D: 1.7x faster than 3-D here.
+    pos = _quadrant_sums(np.maximum(z, 0), n, h)  # max(0, z - a)
+    np.minimum(z, -2 * ALPHA, out=z)
+    neg = -_quadrant_sums(z, n, h) - np.float32(2 * ALPHA) * sizes
+    out[s:s + batch] = np.concatenate([pos, neg], -1).reshape(n, -1)
   return out
