@@ -70,16 +70,17 @@ class Gram:
   @classmethod
   def load(cls, path, n_train, n_test, tile):
     """(Gram, meta) from `save`'s file; ValueError if its shapes differ."""
-    z = np.load(path)
-    meta = json.loads(str(z['meta']))
     gram = cls(n_train, n_test, tile)
-    if z['cross'].shape != gram.cross.shape or z['sq'].shape != gram.sq.shape:
-      raise ValueError(f'shapes {z["cross"].shape}, expected '
-                       f'{gram.cross.shape}')
-    gram.cross, gram.sq, gram.sq_eval = z['cross'], z['sq'], z['sq_eval']
-    for i in range(gram.dots.t):
-      for j in range(i + 1):
-        gram.dots.tiles[i, j] = z[f't{i}_{j}']
+    with np.load(path) as z:
+      meta = json.loads(str(z['meta']))
+      if (z['cross'].shape != gram.cross.shape or
+          z['sq'].shape != gram.sq.shape):
+        raise ValueError(f'shapes {z["cross"].shape}, expected '
+                         f'{gram.cross.shape}')
+      gram.cross, gram.sq, gram.sq_eval = z['cross'], z['sq'], z['sq_eval']
+      for i in range(gram.dots.t):
+        for j in range(i + 1):
+          gram.dots.tiles[i, j] = z[f't{i}_{j}']
     gram.dim = meta['dim']
     return gram, meta
 
