@@ -84,9 +84,9 @@ def main(argv):
         f'{rate:.0f} GFLOP/s: {full / rate / 1e9:6.0f} s per chunk of the '
         f'full run')
   chunk = per_image * (_TRAIN + _TEST) + full / rate / 1e9
-  print(f'per chunk {chunk:.0f} s; {_FILTERS:,} filters '
-        f'({-(-_FILTERS // _CHUNK)} chunks): {chunk * -(-_FILTERS // _CHUNK) / 3600:.2f} h '
-        'before the Cholesky')
+  chunks = -(-_FILTERS // _CHUNK)
+  print(f'per chunk {chunk:.0f} s; {_FILTERS:,} filters ({chunks} chunks): '
+        f'{chunk * chunks / 3600:.2f} h before the Cholesky')
 
 
 if __name__ == '__main__':

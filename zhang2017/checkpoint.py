@@ -13,6 +13,7 @@ import os
 import keras
 import numpy as np
 
+from zhang2017 import results
 from zhang2017.errors import UserError
 
 CHECKPOINT = 'checkpoint.npz'
@@ -32,9 +33,7 @@ def save(path, model, optimizer, meta):
             for i, v in enumerate(model.variables)}
   arrays.update({f'o{i}': keras.ops.convert_to_numpy(v.value)
                  for i, v in enumerate(optimizer.variables)})
-  tmp = path + '.tmp.npz'
-  np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-  os.replace(tmp, path)
+  results.atomic_savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def load(path, model, optimizer, run_key):

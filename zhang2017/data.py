@@ -25,6 +25,7 @@ import zipfile
 import numpy as np
 
 from zhang2017 import readers
+from zhang2017 import results
 from zhang2017.errors import UserError
 
 DATASETS = ('cifar10', 'mnist', 'imagenet')
@@ -144,10 +145,8 @@ def _cached(name, paths, reader):
   _check(ds, paths)
   try:
     os.makedirs(os.path.dirname(cache), exist_ok=True)
-    tmp = f'{cache}.tmp{os.getpid()}.npz'
-    np.savez(tmp, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test,
-             y_test=ds.y_test)
-    os.replace(tmp, cache)
+    results.atomic_savez(cache, x_train=ds.x_train, y_train=ds.y_train,
+                         x_test=ds.x_test, y_test=ds.y_test)
   except OSError:
     pass  # The cache is an optimisation; a read-only home is fine.
   return ds

@@ -17,6 +17,7 @@ import numpy as np
 
 from zhang2017 import kernel_lib
 from zhang2017 import random_features
+from zhang2017 import results
 from zhang2017.errors import UserError
 
 
@@ -54,18 +55,12 @@ class Gram:
     self.dim += f_train.shape[1]
 
   def save(self, path, meta):
-    """Writes the sums so far and a JSON `meta` record to `path` (.npz) via a
-    temporary file and a rename: a kill mid-write leaves the previous copy."""
+    """Writes the sums so far and a JSON `meta` record to `path` (.npz),
+    atomically (a kill mid-write leaves the previous copy)."""
     arrays = {f't{i}_{j}': v for (i, j), v in self.dots.tiles.items()}
-    tmp = path + '.tmp.npz'
-    try:
-      np.savez(tmp, cross=self.cross, sq=self.sq, sq_eval=self.sq_eval,
-               meta=np.array(json.dumps(dict(meta, dim=self.dim))), **arrays)
-      os.replace(tmp, path)
-    except BaseException:
-      if os.path.exists(tmp):
-        os.unlink(tmp)
-      raise
+    results.atomic_savez(
+        path, cross=self.cross, sq=self.sq, sq_eval=self.sq_eval,
+        meta=np.array(json.dumps(dict(meta, dim=self.dim))), **arrays)
 
   @classmethod
   def load(cls, path, n_train, n_test, tile):
@@ -139,11 +134,12 @@ def random_feature_gram(x_train, x_test, filters, seed, tile, log=print,
     (gram, wall seconds of earlier sittings, sittings so far).
   """
   t0 = time.time()
-  g, b = random_features.fit(x_train, filters, seed)
   gram, earlier, sittings = _resume(checkpoint, key, len(x_train),
                                     len(x_test), tile, log)
+  g, b = random_features.fit(x_train, filters, seed)
   saved = time.time()
-  for c in range(gram.dim // 8, filters, chunk):
+  per_filter = random_features.FEATURES_PER_FILTER
+  for c in range(gram.dim // per_filter, filters, chunk):
     fm = (g[:, c:c + chunk], b[c:c + chunk])
     gram.add(random_features.transform(x_train, fm),
              random_features.transform(x_test, fm))
@@ -172,6 +168,8 @@ def _resume(path, key, n_train, n_test, tile, log):
   if meta['key'] != json.loads(json.dumps(key)):
     raise UserError(f'{path} was made with other flags ({meta["key"]}); use '
                     'those, another --output_dir, or delete the file')
-  log(f'resuming from {path}: {gram.dim // 8} of {key["filters"]} filters '
+  log(f'resuming from {path}: '
+      f'{gram.dim // random_features.FEATURES_PER_FILTER} of '
+      f'{key["filters"]} filters '
       f'summed in {meta["wall_seconds"]:.0f}s')
   return gram, meta['wall_seconds'], meta['sittings'] + 1

@@ -189,19 +189,19 @@ def main(argv):
       ('-f64' if _PRECISION.value == 'float64' else '') +
       (f'-n{_TRAIN_SIZE.value}' if _TRAIN_SIZE.value else ''))
   log = functools.partial(print, flush=True)  # Progress reaches a log file.
+  checkpoint = os.path.join(out, GRAM_CHECKPOINT)
   try:
     r = run(_DATASET.value, _DATA_DIR.value, _KERNEL.value, _GAMMA.value,
             _L2.value, _TRAIN_SIZE.value, _SEED.value, _TILE.value,
             gamma_rule=_GAMMA_RULE.value, preprocessing=_PREPROCESSING.value,
             filters=_FILTERS.value, log=log, precision=_PRECISION.value,
-            checkpoint=os.path.join(out, GRAM_CHECKPOINT),
-            checkpoint_seconds=60 * _CHECKPOINT_MINUTES.value)
+            checkpoint=checkpoint, checkpoint_seconds=60 * _CHECKPOINT_MINUTES.value)
   except np.linalg.LinAlgError as e:  # Its message names the flag to change.
     raise UserError(str(e)) from e
   os.makedirs(out, exist_ok=True)
   results.write_json(os.path.join(out, results.RESULT), r)
-  if os.path.exists(os.path.join(out, GRAM_CHECKPOINT)):
-    os.remove(os.path.join(out, GRAM_CHECKPOINT))  # result.json supersedes.
+  if os.path.exists(checkpoint):
+    os.remove(checkpoint)  # result.json supersedes it.
   print(f'{r["n"]} {_DATASET.value} points, gamma {r["gamma"]:.4g} '
         f'({r["gamma_rule"]}): test error '
         f'{100 * r["test_error"]:.2f}%, RKHS norm {r["rkhs_norm"]:.1f}, '

@@ -22,6 +22,7 @@ PATCH = 6
 ALPHA = 0.25
 NORM_EPS = 10.0 / 255 ** 2
 ZCA_EPS = 0.1
+FEATURES_PER_FILTER = 8  # 2 signs x 4 quadrants.
 
 
 def _normalize(p):
@@ -101,7 +102,7 @@ def transform(images, feature_map, batch=1):
   ga = np.concatenate([g, (b - ALPHA)[None]], 0)
   h = 32 - PATCH + 1
   sizes = _pool_matrix(h).sum(1)[:, None]  # (4, 1): 196, 182, 182, 169.
-  out = np.empty((len(images), 8 * g.shape[1]), np.float32)
+  out = np.empty((len(images), FEATURES_PER_FILTER * g.shape[1]), np.float32)
   for s in range(0, len(images), batch):
     p = _patches(images[s:s + batch])
     n = len(p)

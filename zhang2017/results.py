@@ -14,6 +14,8 @@ import platform
 import subprocess
 import tempfile
 
+import numpy as np
+
 RESULT = 'result.json'
 HISTORY = 'history.csv'
 # The keys of every run's result.json, in-memory or streamed data alike
@@ -38,6 +40,19 @@ def atomic_write(path, text):
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def atomic_savez(path, **arrays):
+  """np.savez to `path` via a temporary file of this process and a rename:
+  a kill mid-write leaves the previous file as it was."""
+  tmp = f'{path}.tmp{os.getpid()}.npz'
+  try:
+    np.savez(tmp, **arrays)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
