@@ -32,7 +32,8 @@ def _load(d):
 def _comparable(result):
   """A result without the fields that measure time or name folders."""
   result = json.loads(json.dumps(result))
-  for k in ('wall_seconds', 'train_seconds'):
+  for k in ('wall_seconds', 'train_seconds', 'sittings', 'git_commit',
+            'git_commits'):
     result['provenance'].pop(k)
   result['flags'].pop('output_dir')
   result['flags'].pop('data_dir')  # Passed in-process, from the env outside.
@@ -42,10 +43,10 @@ def _comparable(result):
 @unittest.skipIf(DATA is None, 'real CIFAR-10 not found: set ZHANG2017_DATA_DIR')
 class TrainTest(tf.test.TestCase):
 
-  def train(self, *args, backend='tensorflow'):
+  def train(self, *args, backend='tensorflow', env=None):
     """The binary in a subprocess (for JAX, kills, stdout)."""
     return testutil.run_module('zhang2017.train', *args, env={
-        'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': backend})
+        'ZHANG2017_DATA_DIR': DATA, 'KERAS_BACKEND': backend, **(env or {})})
 
   def train_here(self, *args):
     """The binary's parser and loop in this process (TensorFlow): (result,
@@ -173,8 +174,16 @@ class TrainTest(tf.test.TestCase):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     self.assertFalse(os.path.exists(os.path.join(out, 'result.json')))
-    p = self.train(*args, f'--output_dir={out}', backend=backend)
+    # The second sitting runs at another commit (a queue moved to a newer
+    # head): the result names both.
+    p = self.train(*args, f'--output_dir={out}', backend=backend,
+                   env={'ZHANG2017_GIT_COMMIT': 'f' * 40})
     self.assertIn('resuming', p.stdout)
+    prov = _load(out)['provenance']
+    self.assertEqual(prov['sittings'], 2)
+    self.assertEqual(prov['git_commits'],
+                     [_load(ref)['provenance']['git_commit'], 'f' * 40])
+    self.assertEqual(_load(ref)['provenance']['sittings'], 1)
     self.assertEqual(_comparable(_load(out)), _comparable(_load(ref)))
     self.assertEqual(_load(out)['weights_fingerprint'],
                      _load(ref)['weights_fingerprint'])

@@ -123,6 +123,15 @@ def _cpu_name():
   return platform.processor() or platform.machine()
 
 
+def cpu_description():
+  """The host CPU and the cores this process may use (JAX's and TF's CPU
+  numerics depend on both)."""
+  visible = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+             else os.cpu_count())
+  return {'model': _cpu_name(), 'cores': os.cpu_count(),
+          'cores_visible': visible}
+
+
 def device_description():
   """The accelerator the backend runs on, e.g. 'gpu: NVIDIA H200' or 'cpu: ...'."""
   import keras  # pylint: disable=g-import-not-at-top
@@ -159,6 +168,7 @@ def provenance(dataset_source, wall_seconds, precision):
       'backend': backend,
       'versions': versions,
       'device': device_description(),
+      'cpu': cpu_description(),
       'precision': precision,
       'dataset_source': dataset_source,
       'wall_seconds': round(wall_seconds, 2),

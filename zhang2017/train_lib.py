@@ -196,6 +196,12 @@ def train_and_evaluate(cfg, log=print):
   # Wall time of earlier sessions of this run (killed and resumed).
   earlier = meta.get('wall_seconds', 0.0) if meta else 0.0
   status = meta['status'] if meta else None
+  # Every commit and process that trained this run (queued runs continue
+  # at newer heads across sittings).
+  commits = list(meta.get('commits', [])) if meta else []
+  if results.git_commit() not in commits:
+    commits.append(results.git_commit())
+  sittings = meta.get('sittings', 1) + 1 if meta else 1
   if meta:
     log(f'resuming {run_dir} after epoch {len(history)}')
   log(f'{cfg.model} ({params:,} parameters) on {n} {cfg.dataset} images, '
@@ -227,7 +233,8 @@ def train_and_evaluate(cfg, log=print):
     results.write_csv(os.path.join(run_dir, results.HISTORY), history)
     checkpoint.save(ckpt_path, model, optimizer,
                     {'run_key': cfg.run_key(), 'history': history,
-                     'status': status,
+                     'status': status, 'commits': commits,
+                     'sittings': sittings,
                      'wall_seconds': earlier + time.time() - start})
 
   last = history[-1]
@@ -258,6 +265,7 @@ def train_and_evaluate(cfg, log=print):
                                        earlier + time.time() - start,
                                        precision),
   }
+  result['provenance'].update(git_commits=commits, sittings=sittings)
   result['provenance']['train_seconds'] = round(
       sum(r['seconds'] for r in history), 2)
   # JAX: programs compiled in this process (1 + 1 unless shapes changed).

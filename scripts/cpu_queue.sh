@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The queue of long CPU runs, kept going across sittings (README "Long runs on
+# a CPU, in sittings").
+#
+#   scripts/cpu_queue.sh start [COMMIT]  # run the queue at COMMIT (default HEAD)
+#   scripts/cpu_queue.sh status          # running or not, its log, finished runs
+#   scripts/cpu_queue.sh stop            # stop it; `start` resumes it
+#   scripts/cpu_queue.sh collect         # copy finished runs into results/
+#
+# The code runs from its own clone of a committed head ($QUEUE/code), so edits
+# to this checkout cannot disturb a run; the run folders ($QUEUE/runs) live
+# outside the work tree. `start` again (at a newer commit, too) skips finished
+# runs and resumes an interrupted one from its last completed epoch (the
+# kernel run from its last gram.npz); each result records every commit it ran
+# at and adds up the sittings' wall time. One process at a time: on 2 cores a
+# second one halves both.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+QUEUE=${ZHANG2017_QUEUE_DIR:-$HOME/.cache/zhang2017/queue}
+CODE=$QUEUE/code RUNS=$QUEUE/runs LOG=$QUEUE/queue.log PIDFILE=$QUEUE/queue.pid
+
+# The order of the CPU issue: the paper's headline rows first.
+FIRST=inception_random,inception,alexnet_random,alexnet,inception_nobn
+PIXELS=shuffled_pixels,random_pixels,gaussian
+KERNEL=theory/kernel-cifar10-gaussian-rf32000-median
+
+running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+sweep() {  # Conv runs of the given rows (all when none), mixed bfloat16.
+  python -m zhang2017.sweep --experiment=conv --results_dir="$RUNS" \
+    --train_flags=--mixed_precision ${1:+--rows=$1}
+}
+
+queue() {  # Runs in $CODE, in the background; every step skips what is done.
+  export KERAS_BACKEND=tensorflow PYTHONPATH=$CODE
+  echo "queue at $(git rev-parse HEAD), $(date -u +%FT%TZ)"
+  sweep "$FIRST"
+  python -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median \
+    --preprocessing=random_features --filters=32000 --output_dir="$RUNS/$KERNEL"
+  sweep "$PIXELS"
+  sweep
+  echo "queue finished, $(date -u +%FT%TZ)"
+}
+
+case "${1:-}" in
+  start)
+    running && { echo "error: the queue is running (pid $(cat "$PIDFILE")); stop it first" >&2; exit 2; }
+    commit=$(git -C "$REPO" rev-parse --verify "${2:-HEAD}^{commit}") || {
+      echo "error: ${2:-HEAD} is not a commit of $REPO" >&2; exit 2; }
+    mkdir -p "$QUEUE" "$RUNS"
+    [[ -d $CODE/.git ]] || git clone -q --no-checkout "$REPO" "$CODE"
+    git -C "$CODE" fetch -q "$REPO" "+refs/heads/*:refs/remotes/origin/*"
+    git -C "$CODE" checkout -q --detach "$commit"
+    git -C "$CODE" reset -q --hard "$commit"  # A clean tree, exactly COMMIT.
+    (cd "$CODE" && setsid nohup bash "$CODE/scripts/cpu_queue.sh" _queue \
+      >>"$LOG" 2>&1 </dev/null & echo $! >"$PIDFILE")
+    echo "queue started at ${commit:0:12} (pid $(cat "$PIDFILE")); log: $LOG"
+    ;;
+  _queue) queue ;;
+  stop)
+    running || { echo "the queue is not running"; exit 0; }
+    pid=$(cat "$PIDFILE")
+    kill -TERM -- "-$pid"  # The sweep stops its runs; their checkpoints stay.
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid"
+    rm -f "$PIDFILE"
+    echo "queue stopped; 'start' resumes it"
+    ;;
+  status)
+    if running; then echo "running (pid $(cat "$PIDFILE")) at $(git -C "$CODE" rev-parse --short HEAD)"
+    else echo "not running"; fi
+    [[ -f $LOG ]] && tail -n 5 "$LOG"
+    for f in $(cd "$RUNS" 2>/dev/null && find . -name checkpoint.npz | sort); do
+      d=$(dirname "$f")
+      echo "in progress: ${d#./} ($(($(wc -l <"$RUNS/$d/history.csv") - 1)) epochs)"
+      tail -n 1 "$RUNS/$d/train.log"
+    done
+    for f in $(cd "$RUNS" 2>/dev/null && find . -name result.json | sort); do
+      d=$(dirname "${f#./}")
+      [[ -f $REPO/results/$d/result.json ]] || echo "finished, not collected: $d"
+    done
+    ;;
+  collect)
+    n=0
+    for f in $(cd "$RUNS" 2>/dev/null && find . -name result.json | sort); do
+      d=$(dirname "${f#./}")
+      [[ -f $REPO/results/$d/result.json ]] && continue
+      mkdir -p "$REPO/results/$d"
+      for name in history.csv result.json; do  # result.json last: complete.
+        [[ -f $RUNS/$d/$name ]] && cp "$RUNS/$d/$name" "$REPO/results/$d/"
+      done
+      echo "collected $d"; n=$((n + 1))
+    done
+    echo "$n runs collected; now: python -m zhang2017.report, then commit"
+    ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
