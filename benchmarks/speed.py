@@ -32,6 +32,7 @@ from zhang2017 import models
 from zhang2017 import results
 from zhang2017 import train_lib
 from zhang2017 import backends
+from benchmarks.flops import forward_flops
 
 _MODELS = flags.DEFINE_list('models', ['inception_small', 'alexnet_small',
                                        'mlp_1x512'], 'Models to time.')
@@ -58,27 +59,6 @@ REFERENCES = [
     ('PyTorch eager, bf16 autocast, channels-last', 49, 269, 5.0),
     ('Keras fit on JAX, mixed_bfloat16', 39, 177, 2.0),
 ]
-
-
-def forward_flops(model):
-  """FLOPs of one image's forward pass (convolutions and dense layers)."""
-  total = 0
-  for layer in _leaves(model):
-    if isinstance(layer, keras.layers.Conv2D):
-      out = layer.output.shape
-      kh, kw, cin, cout = layer.kernel.shape
-      total += 2 * out[1] * out[2] * kh * kw * cin * cout
-    elif isinstance(layer, keras.layers.Dense):
-      total += 2 * int(np.prod(layer.kernel.shape))
-  return total
-
-
-def _leaves(model):
-  for layer in model.layers:
-    if isinstance(layer, keras.Model):
-      yield from _leaves(layer)
-    else:
-      yield layer
 
 
 def time_model(name, ds, precision_flag):
