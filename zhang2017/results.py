@@ -47,12 +47,13 @@ def atomic_write(path, text):
     raise
 
 
-def atomic_savez(path, **arrays):
-  """np.savez to `path` via a temporary file of this process and a rename:
-  a kill mid-write leaves the previous file as it was."""
+def atomic_savez(path, compressed=False, **arrays):
+  """np.savez (np.savez_compressed if `compressed`) to `path` via a temporary
+  file of this process and a rename: a kill mid-write leaves the previous
+  file as it was."""
   tmp = f'{path}.tmp{os.getpid()}.npz'
   try:
-    np.savez(tmp, **arrays)
+    (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
