@@ -86,7 +86,7 @@ case "${1:-}" in
       d=$(dirname "${f#./}")
       [[ -f $REPO/results/$d/result.json ]] && continue
       mkdir -p "$REPO/results/$d"
-      for name in history.csv result.json; do  # result.json last: complete.
+      for name in history.csv examples.npz result.json; do  # result.json last: complete.
         [[ -f $RUNS/$d/$name ]] && cp "$RUNS/$d/$name" "$REPO/results/$d/"
       done
       echo "collected $d"; n=$((n + 1))

@@ -19,6 +19,7 @@ import tarfile
 import time
 
 from zhang2017 import cli
+from zhang2017 import memorization
 from zhang2017 import paper
 from zhang2017 import results
 from zhang2017.errors import UserError
@@ -250,7 +251,8 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
 
 
 def pack(runs, results_dir, out_dir, max_files=6, max_bytes=16 << 20):
-  """Packs finished runs' result.json + history.csv into .tgz files.
+  """Packs finished runs' result.json, history.csv and examples.npz into
+  .tgz files.
 
   Paths inside are relative to `results_dir` (<experiment>/<row>/seed<k>/),
   so `tar xzf` in another results folder puts them in place. Incomplete runs
@@ -267,7 +269,7 @@ def pack(runs, results_dir, out_dir, max_files=6, max_bytes=16 << 20):
   for r in runs:
     if results.load(r.run_dir) is None:
       continue
-    for name in (results.RESULT, results.HISTORY):
+    for name in (results.RESULT, results.HISTORY, memorization.FILE):
       path = os.path.join(r.run_dir, name)
       if os.path.exists(path):
         members.append(path)
