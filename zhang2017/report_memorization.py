@@ -175,6 +175,7 @@ def sections(runs, results_dir):
       *(['Runs with partially corrupted labels without examples.npz or its '
          'corruption mask (runs trained before per-example records existed '
          'have none; not estimated): ' + '; '.join(
-             f'{k} (seed {", ".join(v)})' for k, v in sorted(without.items()))
+             f'{k} (seed{"s" * (len(v) > 1)} {", ".join(v)})'
+             for k, v in sorted(without.items()))
          + '.\n'] if without else []),
   ]
