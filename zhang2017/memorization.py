@@ -32,7 +32,7 @@ import numpy as np
 from zhang2017 import results
 from zhang2017.errors import UserError
 
-FILE = 'examples.npz'
+FILE = results.EXAMPLES
 _PREFIX = 'examples_'  # Of this module's arrays inside checkpoint.npz.
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 RESULT = 'result.json'
 HISTORY = 'history.csv'
+EXAMPLES = 'examples.npz'  # Per-example records (memorization.py).
 # The keys of every run's result.json, in-memory or streamed data alike
 # (README "Result files" explains each); tests hold runs to this list.
 RESULT_KEYS = (

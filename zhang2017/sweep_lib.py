@@ -19,7 +19,6 @@ import tarfile
 import time
 
 from zhang2017 import cli
-from zhang2017 import memorization
 from zhang2017 import paper
 from zhang2017 import results
 from zhang2017.errors import UserError
@@ -275,7 +274,7 @@ def pack(runs, results_dir, out_dir, max_files=6, max_bytes=16 << 20):
   for r in runs:
     if results.load(r.run_dir) is None:
       continue
-    for name in (results.RESULT, results.HISTORY, memorization.FILE):
+    for name in (results.RESULT, results.HISTORY, results.EXAMPLES):
       path = os.path.join(r.run_dir, name)
       if os.path.exists(path):
         members.append(path)
