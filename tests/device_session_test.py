@@ -49,7 +49,7 @@ class DeviceSessionTest(absltest.TestCase):
     with tarfile.open(os.path.join(out, 'results-0.tgz')) as tar:
       self.assertCountEqual(tar.getnames(), [
           f'table1/{r}/seed0/{f}' for r in ('alexnet', 'alexnet_random')
-          for f in ('result.json', 'history.csv')])
+          for f in ('result.json', 'history.csv', 'examples.npz')])
       tar.extractall(scratch)
     for path in glob.glob(os.path.join(scratch, '*', '*', '*',
                                        'result.json')):
