@@ -25,7 +25,8 @@ class DeviceSessionTest(absltest.TestCase):
            'ROWS': 'alexnet,alexnet_random', 'BUDGET_S': '400',
            'CACHE_DIR': cache, 'RESULTS_DIR': runs,
            'ZHANG2017_DATA_DIR': DATA,
-           'JAX_LOG_COMPILES': '1'}
+           # The session's backend (conftest sets TensorFlow for the suite).
+           'KERAS_BACKEND': 'jax', 'JAX_LOG_COMPILES': '1'}
     p = subprocess.run(
         ['bash', os.path.join(testutil.ROOT, 'benchmarks',
                               'device_session.sh')],
