@@ -90,7 +90,7 @@ case "${1:-}" in
       d=$(dirname "${f#./}")
       [[ -f $RESULTS/$d/result.json ]] && continue
       mkdir -p "$RESULTS/$d"
-      for name in history.csv result.json; do  # result.json last: complete.
+      for name in history.csv examples.npz result.json; do  # result.json last: complete.
         [[ -f $RUNS/$d/$name ]] && cp "$RUNS/$d/$name" "$RESULTS/$d/"
       done
       echo "collected $d"; n=$((n + 1))

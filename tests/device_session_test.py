@@ -25,7 +25,8 @@ class DeviceSessionTest(absltest.TestCase):
            'ROWS': 'alexnet,alexnet_random', 'BUDGET_S': '400',
            'CACHE_DIR': cache, 'RESULTS_DIR': runs,
            'ZHANG2017_DATA_DIR': DATA,
-           'JAX_LOG_COMPILES': '1'}
+           # The session's backend (conftest sets TensorFlow for the suite).
+           'KERAS_BACKEND': 'jax', 'JAX_LOG_COMPILES': '1'}
     p = subprocess.run(
         ['bash', os.path.join(testutil.ROOT, 'benchmarks',
                               'device_session.sh')],
@@ -49,7 +50,7 @@ class DeviceSessionTest(absltest.TestCase):
     with tarfile.open(os.path.join(out, 'results-0.tgz')) as tar:
       self.assertCountEqual(tar.getnames(), [
           f'table1/{r}/seed0/{f}' for r in ('alexnet', 'alexnet_random')
-          for f in ('result.json', 'history.csv')])
+          for f in ('result.json', 'history.csv', 'examples.npz')])
       tar.extractall(scratch)
     for path in glob.glob(os.path.join(scratch, '*', '*', '*',
                                        'result.json')):

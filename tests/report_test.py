@@ -10,7 +10,9 @@ import pandas as pd
 
 import testutil
 from zhang2017 import figures
+from zhang2017 import memorization
 from zhang2017 import report_lib
+from zhang2017 import report_memorization
 from zhang2017 import report_theory
 from zhang2017 import results
 
@@ -170,7 +172,8 @@ class ReportTest(absltest.TestCase):
   def test_outputs_exist_and_are_reproducible(self):
     self.build()
     names = ['README.md', 'table1.csv', 'appendix.csv', 'table2.csv',
-             'fig1a.png', 'fig1b.png', 'fig1c.png', 'fig2b.png']
+             'fig1a.png', 'fig1b.png', 'fig1c.png', 'fig2b.png',
+             'learning_order.png', 'learning_order.csv']
     first = {n: open(os.path.join(self.root, n), 'rb').read() for n in names}
     self.build()
     for n in names:
@@ -178,6 +181,68 @@ class ReportTest(absltest.TestCase):
         self.assertEqual(f.read(), first[n], n)
     with open(os.path.join(self.root, 'table1.csv')) as f:
       self.assertLen(f.readlines(), 20)
+
+
+# A learning-order run of ten examples over four epochs: six clean, four
+# corrupted. By hand: clean fitted by epoch 1, 2, 3: 2/6, 4/6, 5/6 (half by
+# epoch 2, when 1 of 4 corrupted is fitted); medians 2 (clean: 1 1 2 2 3 never)
+# and 3.5 (corrupted: 2 3 4 never); mean forgetting 0.5 and 1.5.
+EXAMPLES = {
+    'first_fitted_epoch': np.array([2, 1, 2, 3, 0, 1, 2, 4, 0, 3], np.uint8),
+    'forgetting_events': np.array([0, 0, 1, 0, 2, 0, 1, 2, 0, 3], np.uint8),
+    'label_changed': np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1], np.uint8),
+    'margin': np.zeros(10, np.float16), 'evaluations': np.array(4, np.uint8)}
+
+
+class LearningOrderTest(absltest.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    _put(self.root, 'learning_order', 'mlp_1x512_p02', 0,
+         _result('mlp_1x512', 'not_fitted', 0.8, 0.4, 4, 'partial', 0.2),
+         accs=(0.3, 0.5, 0.7, 0.8))
+    results.atomic_savez(os.path.join(self.root, 'learning_order',
+                                      'mlp_1x512_p02', 'seed0',
+                                      memorization.FILE), **EXAMPLES)
+    # Trained before the records: listed, not estimated.
+    _put(self.root, 'fig1bc', 'mlp_1x512_p05', 1,
+         _result('mlp_1x512', 'fitted', 1.0, 0.3, 4, 'partial', 0.5))
+
+  def test_hand_computed_table_and_runs_without_records(self):
+    np.testing.assert_allclose(report_memorization.fitted_by_epoch(
+        EXAMPLES['first_fitted_epoch'][:6], 4), [2 / 6, 4 / 6, 5 / 6, 5 / 6])
+    report_lib.build(self.root, FLAGS_DIR)
+    with open(os.path.join(self.root, 'README.md')) as f:
+      text = f.read()
+    self.assertIn('| mlp_1x512 | 0.2 | learning_order/mlp_1x512_p02/seed0 | 4 '
+                  '| 2 | 3.5 | 0.50 | 1.50 | 2 | 25.0 | jax, ', text)
+    self.assertIn('On 1 of 1 runs the corrupted examples are fitted later '
+                  'than the clean ones (median first-fitted epoch), and on 1 '
+                  'of 1 they are forgotten more often (mean forgetting '
+                  'events); when half the clean examples are fitted, 25.0% of '
+                  'the corrupted ones are.', text)
+    self.assertIn('fig1bc/mlp_1x512_p05 (seed 1).', _line(
+        text, 'Runs with partially corrupted labels without examples.npz or'))
+    # A learning-order run never stands for a paper point (Fig. 1b p = 0.2
+    # has no run of its own here).
+    self.assertNotIn('| mlp_1x512 | 0.2 | 1 |', text)
+    pts = figures.fig1bc_points(report_lib.load_runs(self.root), FLAGS_DIR,
+                                report_lib.row_runs)
+    self.assertEqual(sorted(pts['p']), [0.5])
+    df = pd.read_csv(os.path.join(self.root, 'learning_order.csv'))
+    self.assertEqual(df[['clean', 'corrupted', 'half_clean_epoch']].values
+                     .tolist(), [[6, 4, 2]])
+
+  def test_no_records_yet(self):
+    os.remove(os.path.join(self.root, 'learning_order', 'mlp_1x512_p02',
+                           'seed0', memorization.FILE))
+    text = '\n'.join(report_memorization.sections(
+        report_lib.load_runs(self.root), self.root))
+    self.assertIn('No run has examples.npz yet.', text)
+    self.assertIn(': fig1bc/mlp_1x512_p05 (seed 1); learning_order/'
+                  'mlp_1x512_p02 (seed 0).', text)
+    self.assertNotIn('| model | p | run |', text)  # No empty table.
 
 
 def _kernel(dataset, prep, error, rule='median', filters=None, l2=0.0,

@@ -217,6 +217,8 @@ class SweepTest(absltest.TestCase):
       with open(os.path.join(r.run_dir, 'result.json'), 'w') as f:
         json.dump({'status': 'fitted'}, f)
     os.remove(os.path.join(runs[2].run_dir, 'result.json'))  # Incomplete.
+    with open(os.path.join(runs[0].run_dir, 'examples.npz'), 'wb') as f:
+      f.write(b'npz')
     paths = sweep_lib.pack(runs, res, os.path.join(root, 'out'),
                        max_bytes=4000)
     self.assertLen(paths, 2)  # Two runs of ~3 kB, 4 kB per archive.
@@ -226,7 +228,8 @@ class SweepTest(absltest.TestCase):
         names += tar.getnames()
     self.assertCountEqual(names, [
         'exp/a/seed0/result.json', 'exp/a/seed0/history.csv',
-        'exp/b/seed0/result.json', 'exp/b/seed0/history.csv'])
+        'exp/a/seed0/examples.npz', 'exp/b/seed0/result.json',
+        'exp/b/seed0/history.csv'])
     with self.assertRaisesRegex(Exception, 'the limit is 1'):
       sweep_lib.pack(runs, res, os.path.join(root, 'out2'), max_files=1,
                  max_bytes=4000)

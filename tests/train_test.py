@@ -15,6 +15,7 @@ import testutil
 from zhang2017 import cli
 from zhang2017 import config as config_lib
 from zhang2017 import checkpoint
+from zhang2017 import memorization
 from zhang2017 import results
 from zhang2017 import train_lib
 from zhang2017.errors import UserError
@@ -27,6 +28,10 @@ SMALL = ['--dataset=cifar10', '--model=mlp_1x512', '--train_size=1000']
 def _load(d):
   with open(os.path.join(d, 'result.json')) as f:
     return json.load(f)
+
+
+def _examples(d):
+  return memorization.load(os.path.join(d, memorization.FILE))
 
 
 def _comparable(result):
@@ -76,6 +81,7 @@ class TrainTest(tf.test.TestCase):
       self.assertLen(f.readlines(), r['epochs'] + 1)
     self.assertNotEmpty(os.listdir(os.path.join(out, 'tb')))
     self.assertFalse(os.path.exists(os.path.join(out, 'checkpoint.npz')))
+    self.check_examples(out, r)
     # A complete run is never retrained.
     again, lines = self.train_here(*SMALL, '--labels=random', '--epochs=60',
                                    f'--output_dir={out}')
@@ -96,6 +102,23 @@ class TrainTest(tf.test.TestCase):
     overall = (r['train_accuracy_changed'] * n_changed +
                r['train_accuracy_kept'] * (2000 - n_changed)) / 2000
     self.assertAllClose(overall, r['train_accuracy'], atol=1e-9)
+    self.check_examples(out, r)
+
+  def check_examples(self, out, r):
+    """examples.npz agrees with the result: the examples fitted at the end
+    are those right at the last evaluation, overall and among the changed."""
+    ex = _examples(out)
+    fitted = ex['first_fitted_epoch'] > 0
+    changed = ex['label_changed'].astype(bool)
+    self.assertLen(fitted, r['train_size'])
+    self.assertEqual(int(ex['evaluations']), r['epochs'])
+    self.assertLessEqual(ex['first_fitted_epoch'].max(), r['epochs'])
+    self.assertEqual(changed.sum(), r['corruption']['num_changed'])
+    self.assertAllClose(fitted.mean(), r['train_accuracy'], atol=1e-9)
+    self.assertAllClose(fitted[changed].mean(), r['train_accuracy_changed'],
+                        atol=1e-9)
+    self.assertTrue((ex['margin'][fitted] >= 0).all())
+    self.assertTrue((ex['margin'][~fitted] <= 0).all())
 
   def test_both_backends_same_data_full_batches_one_program_each(self):
     args = [*MLP, '--train_size=500', '--labels=partial', '--corrupt_prob=0.3',
@@ -193,6 +216,12 @@ class TrainTest(tf.test.TestCase):
     self.assertEqual(_comparable(_load(out)), _comparable(_load(ref)))
     self.assertEqual(_load(out)['weights_fingerprint'],
                      _load(ref)['weights_fingerprint'])
+    # The per-example records travelled in the checkpoint: the same file.
+    ex, ex_ref = _examples(out), _examples(ref)
+    self.assertCountEqual(ex, ex_ref)
+    for k, v in ex_ref.items():
+      self.assertEqual(ex[k].dtype, v.dtype, k)
+      self.assertAllEqual(ex[k], v, k)
 
   def test_resume_refuses_other_flags(self):
     out = self.create_tempdir().full_path

@@ -1,9 +1,10 @@
 """A run's state between epochs, and the fingerprint of its final weights.
 
-`checkpoint.npz` in the run folder holds every model and optimizer variable
-and a JSON meta record (the run key and the history so far); it is written to
-a temporary file and renamed, so a kill at any moment leaves the previous
-epoch's checkpoint intact.
+`checkpoint.npz` in the run folder holds every model and optimizer variable,
+a JSON meta record (the run key and the history so far) and the run's other
+state (the per-example records of `memorization.py`) in one file; it is
+written to a temporary file and renamed, so a kill at any moment leaves the
+previous epoch's checkpoint intact, all of it consistent.
 """
 
 import hashlib
@@ -27,17 +28,22 @@ def weights_fingerprint(model):
   return h.hexdigest()[:16]
 
 
-def save(path, model, optimizer, meta):
-  """Writes the state atomically."""
+def save(path, model, optimizer, meta, extra=None):
+  """Writes the state atomically; `extra`: further named arrays of it."""
   arrays = {f'v{i}': keras.ops.convert_to_numpy(v.value)
             for i, v in enumerate(model.variables)}
   arrays.update({f'o{i}': keras.ops.convert_to_numpy(v.value)
                  for i, v in enumerate(optimizer.variables)})
+  arrays.update({f'a_{k}': v for k, v in (extra or {}).items()})
   results.atomic_savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def load(path, model, optimizer, run_key):
-  """Restores state; returns the saved meta, or None if there is none."""
+  """Restores state; returns the saved meta, or None if there is none.
+
+  The meta's 'arrays' holds the `extra` arrays that `save` was given (empty
+  for a checkpoint written without them).
+  """
   if not os.path.exists(path):
     return None
   try:
@@ -55,4 +61,5 @@ def load(path, model, optimizer, run_key):
     v.assign(z[f'v{i}'])
   for i, v in enumerate(optimizer.variables):
     v.assign(z[f'o{i}'])
+  meta['arrays'] = {k[2:]: z[k] for k in z.files if k.startswith('a_')}
   return meta

@@ -62,7 +62,8 @@ def fig1bc_points(runs, flags_dir, row_runs):
   return df
 
 
-def _plot(path, draw):
+def plot(path, draw):
+  """Writes one figure to `path` (PNG, no timestamp): `draw(ax)` fills it."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -110,10 +111,10 @@ def make_figures(runs, results_dir, flags_dir, row_runs):
                     (scale * h[ykey]).tolist()))
     return out
 
-  _plot(os.path.join(results_dir, 'fig1a.png'), _line_plot(
+  plot(os.path.join(results_dir, 'fig1a.png'), _line_plot(
       curves('fig1a', 'train_loss'), 'average training loss',
       'Fig. 1a: Inception on CIFAR-10'))
-  _plot(os.path.join(results_dir, 'fig2b.png'), _line_plot(
+  plot(os.path.join(results_dir, 'fig2b.png'), _line_plot(
       curves('fig2b', 'test_accuracy', 100.0), 'test accuracy (%)',
       'Fig. 2b: Inception with and without BN'))
   pts = fig1bc_points(runs, flags_dir, row_runs)
@@ -146,6 +147,6 @@ def make_figures(runs, results_dir, flags_dir, row_runs):
     if ax.get_legend_handles_labels()[0]:
       ax.legend(fontsize=7)
 
-  _plot(os.path.join(results_dir, 'fig1b.png'), draw_b)
-  _plot(os.path.join(results_dir, 'fig1c.png'), draw_c)
+  plot(os.path.join(results_dir, 'fig1b.png'), draw_b)
+  plot(os.path.join(results_dir, 'fig1c.png'), draw_c)
   return pts

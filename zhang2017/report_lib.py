@@ -18,6 +18,7 @@ import pandas as pd
 from zhang2017 import cli
 from zhang2017 import figures
 from zhang2017 import paper
+from zhang2017 import report_memorization
 from zhang2017 import report_theory
 from zhang2017 import results
 
@@ -79,12 +80,14 @@ def _same_run(flags_, wanted):
 
 
 def row_runs(runs, experiment, row_id, flags_dir):
-  """A row's full-size runs: its own, else identical runs of other rows.
+  """A row's full-size runs: its own, else identical runs of other rows
+  (never the learning-order runs, which stand beside the paper's points).
 
   Returns:
     (DataFrame of runs, note) where note names the borrowed row.
   """
-  full = runs[runs['full_size'].astype(bool)]
+  full = runs[runs['full_size'].astype(bool)
+              & (runs['experiment'] != report_memorization.EXPERIMENT)]
   ff = os.path.join(flags_dir, experiment, f'{row_id}.flags')
   if not os.path.exists(ff):
     return full[:0], ''
@@ -280,6 +283,7 @@ def build(results_dir, flags_dir):
       'the paper shows curves, not numbers):\n',
       '\n'.join(fig_rows) + '\n',
   ]
+  sections += report_memorization.sections(runs, results_dir)
   sections += report_theory.sections(results_dir)
   gpu = sorted(glob.glob(os.path.join(results_dir, 'gpu', '*', 'README.md')))
   if gpu:

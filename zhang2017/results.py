@@ -18,6 +18,7 @@ import numpy as np
 
 RESULT = 'result.json'
 HISTORY = 'history.csv'
+EXAMPLES = 'examples.npz'  # Per-example records (memorization.py).
 # The keys of every run's result.json, in-memory or streamed data alike
 # (README "Result files" explains each); tests hold runs to this list.
 RESULT_KEYS = (
@@ -47,12 +48,13 @@ def atomic_write(path, text):
     raise
 
 
-def atomic_savez(path, **arrays):
-  """np.savez to `path` via a temporary file of this process and a rename:
-  a kill mid-write leaves the previous file as it was."""
+def atomic_savez(path, compressed=False, **arrays):
+  """np.savez (np.savez_compressed if `compressed`) to `path` via a temporary
+  file of this process and a rename: a kill mid-write leaves the previous
+  file as it was."""
   tmp = f'{path}.tmp{os.getpid()}.npz'
   try:
-    np.savez(tmp, **arrays)
+    (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -256,7 +256,8 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
 
 
 def pack(runs, results_dir, out_dir, max_files=6, max_bytes=16 << 20):
-  """Packs finished runs' result.json + history.csv into .tgz files.
+  """Packs finished runs' result.json, history.csv and examples.npz into
+  .tgz files.
 
   Paths inside are relative to `results_dir` (<experiment>/<row>/seed<k>/),
   so `tar xzf` in another results folder puts them in place. Incomplete runs
@@ -273,7 +274,7 @@ def pack(runs, results_dir, out_dir, max_files=6, max_bytes=16 << 20):
   for r in runs:
     if results.load(r.run_dir) is None:
       continue
-    for name in (results.RESULT, results.HISTORY):
+    for name in (results.RESULT, results.HISTORY, results.EXAMPLES):
       path = os.path.join(r.run_dir, name)
       if os.path.exists(path):
         members.append(path)

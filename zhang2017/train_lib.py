@@ -7,10 +7,11 @@ sample of 50,000 images) and of the clean test set. The run stops when
 training accuracy reaches 100% (status `fitted`), when the loss stops being
 finite (`diverged`) or at the epoch limit (`not_fitted`).
 
-After every epoch the state (weights, optimizer, history) goes to
-`checkpoint.npz` in the run directory, so a run killed at any point and
-started again with the same flags resumes from its last completed epoch and
-ends with the same numbers.
+After every epoch the state (weights, optimizer, history, the per-example
+records of `memorization.py`) goes to `checkpoint.npz` in the run directory,
+so a run killed at any point and started again with the same flags resumes
+from its last completed epoch and ends with the same numbers. A finished run
+leaves result.json, history.csv and examples.npz.
 """
 
 import contextlib
@@ -29,6 +30,7 @@ from zhang2017 import corruption
 from zhang2017 import data as data_lib
 from zhang2017 import distribute
 from zhang2017 import imagenet
+from zhang2017 import memorization
 from zhang2017 import models
 from zhang2017 import progress
 from zhang2017 import results
@@ -96,12 +98,13 @@ def softmax_cross_entropy(logits, labels):
 
 
 def _evaluate(trainer, split):
-  """(loss, top-1 correct mask, top-5 correct mask) of one split."""
+  """(loss, top-1 correct mask, top-5 correct mask, margins) of one split."""
   logits, labels = trainer.evaluate(split)
   k = min(5, logits.shape[1])
   top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
   return (float(softmax_cross_entropy(logits, labels).mean()),
-          logits.argmax(axis=1) == labels, (top == labels[:, None]).any(1))
+          logits.argmax(axis=1) == labels, (top == labels[:, None]).any(1),
+          memorization.margin(logits, labels))
 
 
 def _check_output_dir(run_dir):
@@ -121,8 +124,8 @@ def _fraction(mask):
 
 def _epoch_row(epoch, steps_per_epoch, cfg, losses, train, test, changed,
                seconds):
-  (train_loss, running), (eval_loss, correct, top5) = losses, train
-  test_loss, test_correct, test_top5 = test
+  (train_loss, running), (eval_loss, correct, top5, _) = losses, train
+  test_loss, test_correct, test_top5, _ = test
   return {
       'epoch': epoch + 1,
       'step': (epoch + 1) * steps_per_epoch,
@@ -185,9 +188,9 @@ def train_and_evaluate(cfg, log=print):
   trainer = backends.make(model, optimizer, ds, cfg.batch_size,
                           cfg.eval_batch_size, strategy, cfg.steps_per_call,
                           inputs)
-  if changed is not None and inputs is not None and (
-      inputs.eval_train_index is not None):
-    changed = changed[inputs.eval_train_index]  # The evaluated sample's.
+  sample = inputs.eval_train_index if inputs is not None else None
+  if changed is not None and sample is not None:
+    changed = changed[sample]  # The evaluated sample's.
   params = models.count_params(model)
 
   ckpt_path = os.path.join(run_dir, checkpoint.CHECKPOINT)
@@ -204,6 +207,9 @@ def train_and_evaluate(cfg, log=print):
   sittings = meta.get('sittings', 1) + 1 if meta else 1
   if meta:
     log(f'resuming {run_dir} after epoch {len(history)}')
+  per_example = memorization.resume(meta, cfg.epochs, changed, sample)
+  if per_example is None:
+    log(f'no {memorization.FILE}: the checkpoint predates per-example records')
   log(f'{cfg.model} ({params:,} parameters) on {n} {cfg.dataset} images, '
       f'labels={cfg.labels} p={record["corrupt_prob"]} pixels={cfg.pixels}, '
       f'{precision}, {keras.backend.backend()} backend')
@@ -219,6 +225,8 @@ def train_and_evaluate(cfg, log=print):
     row = _epoch_row(epoch, steps_per_epoch, cfg, losses, train, test,
                      changed, time.time() - t0)
     history.append(row)
+    if per_example:
+      per_example.update(train[1], train[3])
     tb.write(row)
     session_epochs += 1
     elapsed = time.time() - session_start
@@ -235,7 +243,8 @@ def train_and_evaluate(cfg, log=print):
                     {'run_key': cfg.run_key(), 'history': history,
                      'status': status, 'commits': commits,
                      'sittings': sittings,
-                     'wall_seconds': earlier + time.time() - start})
+                     'wall_seconds': earlier + time.time() - start},
+                    per_example.state() if per_example else None)
 
   last = history[-1]
   fitted = status == 'fitted'
@@ -270,6 +279,8 @@ def train_and_evaluate(cfg, log=print):
       sum(r['seconds'] for r in history), 2)
   # JAX: programs compiled in this process (1 + 1 unless shapes changed).
   result['provenance']['compiled_programs'] = trainer.compiled_programs
+  if per_example:  # Before result.json, which marks the run complete.
+    per_example.save(os.path.join(run_dir, memorization.FILE))
   results.write_json(os.path.join(run_dir, results.RESULT), result)
   os.remove(ckpt_path)  # The run is complete; result.json is the record.
   log(f'{status}: train accuracy {result["train_accuracy"]:.4f}, test '
