@@ -72,7 +72,9 @@ class InProcessTest(absltest.TestCase):
         (['--train_size=100'], 'smaller than --batch_size=128'),
         (['--test_size=0'], '--test_size=0 must be at least 1'),
         (['--steps_per_call=-1'], '--steps_per_call=-1'),
-        (['--weight_decay=nan'], 'weight_decay')):
+        (['--weight_decay=nan'], 'weight_decay'),
+        (['--seed=-1'], '--seed=-1 is out of range; use a value >= 0'),
+        (['--seed=4294967296'], 'and <= 4294967295')):
       with self.subTest(args[-1]):
         self.check(args, expect)
 
@@ -94,6 +96,9 @@ class InProcessTest(absltest.TestCase):
     self.check([f'--flagfile={ff.full_path}'],
                "Unknown command line flag 'epoch'")
     self.check(['--model=mlp_1x512', 'extra'], 'unexpected arguments extra')
+    missing = os.path.join(self.create_tempdir().full_path, 'missing.flags')
+    self.check([f'--flagfile={missing}'],
+               f'^cannot read --flagfile={missing} \\(No such file')
 
   def test_missing_data(self):
     self.check(['--data_dir=/nonexistent/data'], 'ZHANG2017_DATA_DIR')
@@ -110,6 +115,13 @@ class InProcessTest(absltest.TestCase):
                'at most 20')
     self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
                 '--batch_size=4', '--test_size=11'], '--test_size=11 is larger')
+    self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
+                '--batch_size=64'],  # No --train_size: the whole 20.
+               '--batch_size=64 is larger than the 20 training images')
+    self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
+                '--batch_size=4', '--eval_batch_size=1001'],
+               r'--eval_batch_size=1001 is larger than both splits \(20 and '
+               r'10 images\); its batches would be padding; use at most 1000')
     self.assertLen(data.subset(data.synthetic(300, 50), 200, 0, 20).x_test, 20)
 
   def test_damaged_cifar_zip(self):
