@@ -107,6 +107,23 @@ def check_finite_floats(flag_values=flags.FLAGS):
                       f'number{default}')
 
 
+def check_output_folder(flag, path):
+  """Raises UserError unless `path` is a folder, or one can be made there.
+
+  Creates nothing: a binary checks its output folder before its (long)
+  work, and a run that stops on bad input leaves nothing behind.
+  """
+  existing = os.path.abspath(path)
+  while not os.path.lexists(existing):  # The nearest part that exists.
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UserError(f'--{flag}={path}: {existing} is a file, not a folder; '
+                    'choose a writable folder')
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise UserError(f'--{flag}={path}: {existing} is not writable; choose a '
+                    'writable folder')
+
+
 def _parse(argv):
   try:
     rest = flags.FLAGS(argv)
