@@ -124,6 +124,14 @@ def check_output_folder(flag, path):
                     'writable folder')
 
 
+def check_input_folder(flag, path, holding):
+  """Raises UserError unless `path` (when given) is an existing folder."""
+  if path is None or os.path.isdir(path):
+    return
+  problem = 'is a file' if os.path.exists(path) else 'does not exist'
+  raise UserError(f'--{flag}={path} {problem}; pass the folder {holding}')
+
+
 def _parse(argv):
   try:
     rest = flags.FLAGS(argv)

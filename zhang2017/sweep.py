@@ -29,7 +29,7 @@ _EXPERIMENT = flags.DEFINE_string(
     'across experiments: conv (every CIFAR-10 conv-net run of the paper).')
 _LIST = flags.DEFINE_bool('list', False, 'Print the runs and exit.')
 _SEEDS = flags.DEFINE_integer('seeds', 1, 'Seeds per row (0 .. seeds-1).',
-                              lower_bound=1)
+                              lower_bound=1, upper_bound=1000)
 _ROWS = flags.DEFINE_list('rows', None, 'Only these row ids.')
 _PARALLEL = flags.DEFINE_integer('parallel', 1, 'Runs at once.',
                                  lower_bound=1)
@@ -70,6 +70,11 @@ def main(argv):
   signal.signal(signal.SIGTERM, _exit_on_sigterm)
   if not _EXPERIMENT.value:
     raise UserError('--experiment is required, e.g. --experiment=table1')
+  cli.check_input_folder('flags_dir', _FLAGS_DIR.value,
+                         'holding <experiment>/<row>.flags')
+  for flag in ('results_dir', 'pack_to', 'compilation_cache'):
+    if flags.FLAGS[flag].value:  # Each run would fail on it, one by one.
+      cli.check_output_folder(flag, flags.FLAGS[flag].value)
   runs = sweep_lib.plan(_EXPERIMENT.value, _SEEDS.value, _ROWS.value, _FLAGS_DIR.value,
               _RESULTS_DIR.value)
   if _LIST.value:
