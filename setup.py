@@ -25,10 +25,12 @@ setuptools.setup(
                'tensorboard', 'tensorflow-datasets>=4.9',
                'importlib_resources'],
         'jax': ['jax>=0.4.30'],
+        # Sweeps on a Slurm cluster (python -m zhang2017.sweep --launcher=slurm).
+        'slurm': ['submitit>=1.5'],
         'test': ['tensorflow-cpu>=2.16; platform_machine=="x86_64"',
                  'tensorflow>=2.16; platform_machine!="x86_64"',
                  'tensorboard', 'tensorflow-datasets>=4.9',
                  'importlib_resources', 'jax[cpu]>=0.4.30', 'pytest>=7',
-                 'pytest-xdist>=3'],
+                 'pytest-xdist>=3', 'submitit>=1.5'],
     },
 )

@@ -18,6 +18,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 QUEUE=${ZHANG2017_QUEUE_DIR:-$HOME/.cache/zhang2017/queue}
 CODE=$QUEUE/code RUNS=$QUEUE/runs LOG=$QUEUE/queue.log PIDFILE=$QUEUE/queue.pid
+RESULTS=${ZHANG2017_RESULTS_DIR:-$REPO/results}  # Where `collect` copies to.
 
 # The order of the CPU issue: the paper's headline rows first.
 FIRST=inception_random,inception,alexnet_random,alexnet,inception_nobn
@@ -45,7 +46,7 @@ queue() {  # Runs in $CODE, in the background; every step skips what is done.
 case "${1:-}" in
   start)
     running && { echo "error: the queue is running (pid $(cat "$PIDFILE")); stop it first" >&2; exit 2; }
-    commit=$(git -C "$REPO" rev-parse --verify "${2:-HEAD}^{commit}") || {
+    commit=$(git -C "$REPO" rev-parse --verify -q "${2:-HEAD}^{commit}") || {
       echo "error: ${2:-HEAD} is not a commit of $REPO" >&2; exit 2; }
     mkdir -p "$QUEUE" "$RUNS"
     [[ -d $CODE/.git ]] || git clone -q --no-checkout "$REPO" "$CODE"
@@ -73,21 +74,24 @@ case "${1:-}" in
     for f in $(cd "$RUNS" 2>/dev/null && find . -name checkpoint.npz | sort); do
       d=$(dirname "$f")
       echo "in progress: ${d#./} ($(($(wc -l <"$RUNS/$d/history.csv") - 1)) epochs)"
-      tail -n 1 "$RUNS/$d/train.log"
+      [[ -f $RUNS/$d/train.log ]] && tail -n 1 "$RUNS/$d/train.log"
+    done
+    for f in $(cd "$RUNS" 2>/dev/null && find . -name gram.npz | sort); do
+      echo "in progress: $(dirname "${f#./}") (dot products saved $(date -r "$RUNS/$f" -u +%FT%TZ))"
     done
     for f in $(cd "$RUNS" 2>/dev/null && find . -name result.json | sort); do
       d=$(dirname "${f#./}")
-      [[ -f $REPO/results/$d/result.json ]] || echo "finished, not collected: $d"
+      [[ -f $RESULTS/$d/result.json ]] || echo "finished, not collected: $d"
     done
     ;;
   collect)
     n=0
     for f in $(cd "$RUNS" 2>/dev/null && find . -name result.json | sort); do
       d=$(dirname "${f#./}")
-      [[ -f $REPO/results/$d/result.json ]] && continue
-      mkdir -p "$REPO/results/$d"
+      [[ -f $RESULTS/$d/result.json ]] && continue
+      mkdir -p "$RESULTS/$d"
       for name in history.csv result.json; do  # result.json last: complete.
-        [[ -f $RUNS/$d/$name ]] && cp "$RUNS/$d/$name" "$REPO/results/$d/"
+        [[ -f $RUNS/$d/$name ]] && cp "$RUNS/$d/$name" "$RESULTS/$d/"
       done
       echo "collected $d"; n=$((n + 1))
     done

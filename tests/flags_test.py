@@ -49,6 +49,49 @@ class FlagfilesTest(absltest.TestCase):
           if v is not None:
             self.assertRegex(header, re.escape(str(v)))
 
+  def test_every_flagfile_encodes_its_row(self):
+    """The flags say what the header's row says: model, labels, pixels,
+    crop, augmentation, weight decay, dropout (read from the words)."""
+    models = [('Inception w/o BatchNorm', 'inception_small_nobn'),
+              ('Inception', 'inception_small'), ('Alexnet', 'alexnet_small'),
+              ('MLP 1x512', 'mlp_1x512'), ('MLP 3x512', 'mlp_3x512')]
+    paths = sorted(glob.glob(os.path.join(FLAGS_DIR, '*', '*.flags')))
+    self.assertLen(paths, 72)
+    for path in paths:
+      exp = os.path.basename(os.path.dirname(path))
+      with open(path) as f:
+        head = f.readline()
+      label = re.search(r'(?:row|curve|point): (.*)$', head).group(1)
+      f = report_lib.parse_flagfile(path)
+      has = lambda word: re.search(word, label) is not None
+      with self.subTest(path):
+        if exp == 'table2':
+          model = 'inception_v3'
+        elif exp == 'fig1a':  # "(training loss vs steps, Inception ...)"
+          model = 'inception_small'
+        elif exp == 'fig1bc':
+          model, p = re.match(r'(\w+), p=([\d.]+)', label).groups()
+          p = float(p)
+          want = 'true' if p == 0 else 'random' if p == 1 else 'partial'
+          self.assertEqual(f['labels'], want)
+          if want == 'partial':
+            self.assertEqual(f['corrupt_prob'], p)
+        else:
+          model = next(m for name, m in models if label.startswith(name))
+        self.assertEqual(f['model'], model)
+        if exp != 'fig1bc':
+          random_labels = exp == 'appendix' or has('random labels')
+          self.assertEqual(f['labels'], 'random' if random_labels else 'true')
+        pixels = next((p for p in ('shuffled', 'random', 'gaussian')
+                       if has(f'{p} pixels|^{p}$')), 'none')
+        self.assertEqual(f['pixels'], pixels)
+        self.assertEqual(f['random_crop'],
+                         has('crop yes|random cropping'))
+        self.assertEqual(f['augment'], has('aug yes|augmentation'))
+        self.assertEqual(f['weight_decay'] > 0,
+                         has('wd yes|weight decay|\\+ wd'))
+        self.assertEqual(f['dropout'] > 0, has('dropout yes|dropout( \\+|$)'))
+
   @unittest.skipIf(testutil.data_dir() is None, 'real CIFAR-10 not found')
   def test_the_binary_runs_a_flagfile(self):
     ff = os.path.join(FLAGS_DIR, 'table1', 'mlp_1x512_random.flags')

@@ -24,6 +24,24 @@ class ModelsTest(tf.test.TestCase):
     self.assertEqual(models.count_params(m), 1_387_786)
     self.assertLen(m.losses, 5)  # One penalty per kernel.
 
+  def test_weight_decay_is_wd_times_half_the_squared_kernels(self):
+    wd = 5e-4
+    for name in ('inception_small', 'alexnet_small', 'mlp_3x512'):
+      with self.subTest(name):
+        m = models.build(name, weight_decay=wd)
+        kernels = [v for v in m.trainable_variables
+                   if v.path.endswith('/kernel')]
+        self.assertLen(m.losses, len(kernels))  # Kernels only: no biases.
+        expected = wd / 2 * sum(float(np.sum(np.square(v.numpy())))
+                                for v in kernels)
+        self.assertAllClose(float(sum(m.losses)), expected, rtol=1e-5)
+        # Its gradient is wd * w: the TF1 `wd * l2_loss(w)` of the paper.
+        with tf.GradientTape() as tape:
+          penalty = tf.add_n(m.losses)
+        grads = tape.gradient(penalty, kernels)
+        self.assertAllClose(grads[-1], wd * kernels[-1].numpy(), rtol=1e-5)
+        self.assertEmpty(models.build(name).losses)
+
   def test_batchnorm_only_in_inception_small(self):
     kinds = lambda m: {type(l).__name__ for l in m.layers}
     self.assertIn('BatchNormalization', kinds(models.build('inception_small')))

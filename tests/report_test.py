@@ -62,6 +62,10 @@ class ReportTest(absltest.TestCase):
     # A subset run must never appear as the paper row.
     _put(self.root, 'table1', 'mlp_3x512', 0,
          _result('mlp_3x512', 'fitted', 1.0, 0.40, 5, train_size=2000))
+    _put(self.root, 'table1', 'mlp_3x512_random', 0, dict(
+        _result('mlp_3x512', 'not_fitted', 0.5, 0.11, 10, labels='random'),
+        flags={**_result('mlp_3x512', 'not_fitted', 0, 0, 10)['flags'],
+               'labels': 'random', 'epochs': 10}))
     _put(self.root, 'appendix', 'alexnet_wd_random', 0, dict(
         _result('alexnet_small', 'diverged', 0.1, 0.1, 3, labels='random'),
         flags={**_result('alexnet_small', 'diverged', 0, 0, 3)['flags'],
@@ -90,6 +94,16 @@ class ReportTest(absltest.TestCase):
     subset = _line(text, '| MLP 3x512, crop no, wd no')
     self.assertIn('not run', subset)
     self.assertNotIn('40.00', subset)
+    # The count at the top is the tables' own: subset and shortened runs
+    # are not counted; p = 0 borrows table1/mlp_1x512.
+    self.assertIn('Measured so far: Table 1 1 of 19 rows, appendix 2 of 6 '
+                  'rows, Table 2 0 of 7 rows, Fig. 1a 0 of 5 curves, Fig. '
+                  '1b/1c 2 of 33 points, Fig. 2b 0 of 2 curves, Section 5 0 '
+                  'of 5 rows.', text)
+    # A shortened run in a row's folder is not that row either.
+    short = _line(text, '| MLP 3x512, fitting random labels')
+    self.assertIn('not run', short)
+    self.assertNotIn('11.00', short)
     # Table 2 prints the paper's top-5 beside ours (none run here).
     t2 = _line(text, '| true labels, aug yes, dropout yes, wd yes')
     self.assertIn('| 92.18 | not run | 77.84 | not run |  | not run | 93.92 '
@@ -122,7 +136,8 @@ class ReportTest(absltest.TestCase):
     # p=0.5 reaches 98% at step 3 * 391 against 2 * 391 for p=0.
     np.testing.assert_allclose(mlp.loc[0.5].tolist(), [1.5, 0.7],
                                rtol=1e-6, atol=1e-6)
-    self.assertIn('| mlp_1x512 | 0.0 | 2 | 1.00 ± 0.00 | 49.00 ± 1.41 |', text)
+    self.assertIn('| mlp_1x512 | 0.0 | 2 | 1.00 ± 0.00 | 49.00 ± 1.41 | jax, '
+                  'cpu: test, float32, cifar10-jpeg.zip, abcdef0 |', text)
     self.assertIn('| mlp_1x512 | 0.5 | 1 | 1.50 | 70.00 |', text)
 
   def test_csv_columns_are_numeric(self):
@@ -169,6 +184,7 @@ def _kernel(dataset, prep, error, rule='median', filters=None, l2=0.0,
             train_size=None):
   r = _result('none', 'fitted', 1.0, 1 - error, 0)
   r.update({'test_error': error, 'rkhs_norm': 100.0, 'gamma': 0.5,
+            'max_abs_residual': 1e-5, 'train_error_sample': 0.0,
             'peak_memory_gb': 9.0, 'flags': {
                 'dataset': dataset, 'preprocessing': prep, 'gamma_rule': rule,
                 'gamma': 0.5, 'l2': l2, 'train_size': train_size,
@@ -194,12 +210,22 @@ class TheoryReportTest(absltest.TestCase):
       os.makedirs(os.path.join(root, 'theory', name))
       results.write_json(os.path.join(root, 'theory', name, 'result.json'), r)
     text = '\n'.join(report_theory.sections(root))
+    # A random-feature row needs the paper's 32,000 filters; fewer go on
+    # the filter curve only.
+    for row in (' (32,000', ', l2'):
+      self.assertIn('| not run at 32,000 filters', _line(
+          text, f'| CIFAR-10, random convolutional features{row}'))
     # The headline: the median rule first, then the most filters; never a
     # subset.
-    self.assertIn('| 17.0 | 30.00 (1,024 filters) |', _line(
+    for name, r in [('kernel-rf32000-g1', rf(0.2, 'fixed', filters=32000)),
+                    ('kernel-rf32000', rf(0.17, filters=32000)),
+                    ('kernel-rf32000-n10', rf(0.1, filters=32000,
+                                              train_size=10))]:
+      os.makedirs(os.path.join(root, 'theory', name))
+      results.write_json(os.path.join(root, 'theory', name, 'result.json'), r)
+    text = '\n'.join(report_theory.sections(root))
+    self.assertIn('| 17.0 | 17.00 (32,000 filters) |', _line(
         text, '| CIFAR-10, random convolutional features (32,000'))
-    self.assertIn('| 15.0 | 29.00 (1,024 filters) |', _line(
-        text, '| CIFAR-10, random convolutional features, l2'))
     self.assertIn('| 46.0 | 50.00 |', _line(text, '| CIFAR-10, Gaussian'))
     self.assertIn('| not run |', _line(text, '| MNIST, raw pixels'))
     curve = [l.split(' | ')[-1] for l in text.splitlines()

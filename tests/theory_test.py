@@ -151,6 +151,37 @@ class InterpolationTest(tf.test.TestCase):
     self.assertAllClose(c[0, :49], np.full(49, 0.5), atol=1e-4)
     self.assertLess(np.abs(c[0, 49:]).max(), 1e-6)
 
+  def test_wavelet_filters_and_transform_against_their_definition(self):
+    size, scales = 28, 2
+    phi, psis = wavelets.filter_bank(size, scales, 8)
+    w = 2 * np.pi * np.fft.fftfreq(size)
+    for i, psi in enumerate(psis):  # Each band peaks near 3 pi / 4 / 2^j.
+      a, b = np.unravel_index(np.abs(psi).argmax(), psi.shape)
+      self.assertAllClose(np.hypot(w[a], w[b]), 0.75 * np.pi / 2 ** (i // 8),
+                          rtol=0.15)
+    # The low-pass is a Gaussian of sigma 0.8 * 2^J (module docstring).
+    self.assertAllClose(phi[:4, 0],
+                        np.exp(-0.5 * (0.8 * 2 ** scales * w[:4]) ** 2),
+                        rtol=1e-3, atol=1e-6)
+    # The transform against a direct circular convolution in space (no FFT):
+    # |x * psi| averaged by phi, subsampled by 2^J.
+    x = np.random.default_rng(3).uniform(0, 1, (size, size))
+    u = np.arange(size)
+    d = (u[:, None] - u[None, :]) % size  # (a - u) mod n per axis.
+
+    def conv(img, kernel_spatial):
+      return np.einsum('uv,auv->a', img,
+                       kernel_spatial[d[:, None, :, None], d[None, :, None, :]]
+                       .reshape(size * size, size, size)).reshape(size, size)
+
+    band = 11
+    mod = np.abs(conv(x, np.fft.ifft2(psis[band])))
+    direct = conv(mod, np.fft.ifft2(phi)).real[::4, ::4]
+    f = wavelets.transform(x[None])[0].reshape(17, 7, 7)
+    self.assertAllClose(f[1 + band], direct, rtol=1e-5, atol=1e-6)
+    self.assertAllClose(f[0], conv(x, np.fft.ifft2(phi)).real[::4, ::4],
+                        rtol=1e-5, atol=1e-6)
+
   def test_tiled_cholesky_equals_dense_solve(self):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (500, 30)).astype(np.float32)
@@ -174,12 +205,38 @@ class InterpolationTest(tf.test.TestCase):
                                 dtype=dtype)
       self.assertAllClose(pred, y[:50], atol=tol)
 
+  def test_ridge_norm_is_the_fitted_functions_norm_and_status_is_honest(self):
+    rng = np.random.default_rng(2)
+    x = rng.random((300, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+    k = np.exp(-10.0 * ((x[:, None] - x[None]) ** 2).sum(-1) / 20)
+    onehot = np.eye(3)[y]
+    for l2 in (0.0, 0.1):
+      r = kernel_lib.interpolate(x, y, x[:10], y[:10], 3, gamma=10.0, l2=l2,
+                                 tile=128)
+      alpha = np.linalg.solve(k + l2 * np.eye(300), onehot)
+      self.assertAllClose(r['rkhs_norm'],
+                          np.sqrt(np.sum(alpha * (k @ alpha))), rtol=1e-3)
+      r['flags'] = {'l2': l2}
+      self.assertEqual(kernel_lib.status(r),
+                       'ridge' if l2 else 'interpolated')
+      # With the ridge the fit is not exact; without it, it is.
+      self.assertEqual(r['max_abs_interpolation_residual'] > 1e-2, bool(l2))
+    # y . alpha over-states the ridge solution's norm.
+    self.assertLess(r['rkhs_norm'], np.sqrt(np.sum(onehot * alpha)) - 0.1)
+    self.assertEqual(kernel_lib.status(
+        {'flags': {'l2': 0}, 'max_abs_residual': 0.19,
+         'train_error_sample': 0.0}), 'labels_fitted')
+    self.assertEqual(kernel_lib.status(
+        {'flags': {'l2': 0}, 'max_abs_residual': 0.6,
+         'train_error_sample': 0.01}), 'not_fitted')
+
   def test_sgd_from_zero_converges_to_the_minimum_norm_solution(self):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(20, 100)) / 10  # Overparameterized: d > n.
     y = rng.normal(size=20)
     w_min = x.T @ np.linalg.solve(x @ x.T, y)  # X^T (X X^T)^-1 y.
-    w = kernel_lib.sgd_least_squares(x, y, lr=2.0, steps=20000, batch=5)
+    w = sgd_least_squares(x, y, lr=2.0, steps=20000, batch=5)
     self.assertAllClose(x @ w, y, atol=1e-6)
     self.assertLess(np.linalg.norm(w - w_min) / np.linalg.norm(w_min), 1e-5)
     # Another interpolating solution exists, farther from zero: the data's
@@ -228,6 +285,18 @@ class InterpolationTest(tf.test.TestCase):
     self.assertAllClose(r['gamma'], median, rtol=1e-5)
     self.assertIn(r['jitter'], (0.0,) + kernel_lib.JITTERS)
     self.assertLess(r['test_error'], 0.06)
+
+
+
+def sgd_least_squares(x, y, lr, steps, seed=0, batch=None):
+  """Plain SGD on 0.5 |X w - y|^2 from w = 0 (the span argument of Sec. 5)."""
+  rng = np.random.default_rng(seed)
+  w = np.zeros((x.shape[1],) + y.shape[1:])
+  n = len(x)
+  for _ in range(steps):
+    idx = rng.choice(n, batch, replace=False) if batch else np.arange(n)
+    w -= lr * x[idx].T @ (x[idx] @ w - y[idx]) / len(idx)
+  return w
 
 
 if __name__ == '__main__':

@@ -50,9 +50,10 @@ def fig1bc_points(runs, flags_dir, row_runs):
         rows.append({'model': model, 'p': p, 'seed': r['seed'],
                      'steps': steps_to(history(r['run_dir']), FIT_THRESHOLD),
                      'test_error': 1 - r['test_accuracy'],
-                     'bound': r['epochs'] * r['steps_per_epoch']})
+                     'bound': r['epochs'] * r['steps_per_epoch'],
+                     'provenance': r['provenance']})
   df = pd.DataFrame(rows, columns=['model', 'p', 'seed', 'steps', 'test_error',
-                                   'bound'])
+                                   'bound', 'provenance'])
   df['steps'] = df['steps'].astype(float)
   base = df[df['p'] == 0.0].groupby('model')['steps'].mean()
   df['base'] = df['model'].map(base)

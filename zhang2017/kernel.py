@@ -161,7 +161,7 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
   log(f'cholesky of order {len(ds.y_train)}: {r["cholesky_seconds"]:.1f}s, '
       f'{r["cholesky_gflops"]:.0f} GFLOP/s')
   r.update({
-      'status': 'fitted', 'n': len(ds.y_train), 'test_accuracy':
+      'n': len(ds.y_train), 'test_accuracy':
           1 - r['test_error'],
       'paper': PAPER[preprocessing if preprocessing != 'pixels' else dataset],
       'gamma': gamma, 'gamma_rule': gamma_rule, 'jitter': jitter,
@@ -179,6 +179,7 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
           ds.source, earlier + time.time() - t0,
           f'{precision} matrix, float64 solves'),
   })
+  r['status'] = kernel_lib.status(r)
   if sittings > 1:
     r['sittings'] = sittings  # wall_seconds adds up all of them.
   if preprocessing == 'random_features':
@@ -217,7 +218,8 @@ def main(argv):
     os.remove(checkpoint)  # result.json supersedes it.
   print(f'{r["n"]} {_DATASET.value} points, gamma {r["gamma"]:.4g} '
         f'({r["gamma_rule"]}): test error '
-        f'{100 * r["test_error"]:.2f}%, RKHS norm {r["rkhs_norm"]:.1f}, '
+        f'{100 * r["test_error"]:.2f}%, {r["status"]}, RKHS norm '
+        f'{r["rkhs_norm"]:.1f}, '
         f'kernel {r["kernel_seconds"]:.0f}s, cholesky '
         f'{r["cholesky_seconds"]:.0f}s ({r["cholesky_gflops"]:.0f} GFLOP/s), '
         f'solve {r["solve_seconds"]:.0f}s, '

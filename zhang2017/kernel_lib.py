@@ -167,6 +167,34 @@ def peak_memory_gb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
+# Largest |K alpha - y| on the residual sample that still counts as
+# interpolation (float32 solves of well-conditioned matrices reach 1e-5).
+INTERPOLATION_TOLERANCE = 1e-3
+
+
+def status(r):
+  """A kernel result's honest status, from its own numbers (also for result
+  files written before this function existed).
+
+  Returns:
+    'interpolated': no ridge and max |K alpha - y| on the residual sample
+    below INTERPOLATION_TOLERANCE; 'labels_fitted': no ridge and every
+    sampled training label predicted, but the float32 solve leaves a larger
+    residual; 'ridge': a ridge (--l2 or the median rule's jitter) was added,
+    so the fit is approximate by design; 'not_fitted': no ridge, yet some
+    sampled training label is predicted wrong.
+  """
+  if (r.get('flags', {}).get('l2') or 0) + (r.get('jitter') or 0) > 0:
+    return 'ridge'
+  resid = r.get('max_abs_interpolation_residual', r.get('max_abs_residual'))
+  if r.get('train_error_sample'):
+    return 'not_fitted'
+  if resid is None:
+    return 'unknown'
+  return ('interpolated' if resid < INTERPOLATION_TOLERANCE
+          else 'labels_fitted')
+
+
 def pairs(n, seed, count):
   """count seeded pairs (i, j) of distinct indices below n."""
   rng = np.random.default_rng([seed, 0x6A77])
@@ -198,8 +226,10 @@ def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian'
   """Solves K alpha = one-hot(y) and evaluates the interpolant.
 
   Returns:
-    dict: test_error, train_error, rkhs_norm (sqrt of sum_c y_c . alpha_c),
-    max_abs_residual on a sample of training rows, timings and peak memory.
+    dict: test_error, train_error_sample, rkhs_norm (the fitted function's
+    norm, sqrt(alpha^T K alpha)), max_abs_residual of the solved system
+    (K + l2 I) alpha = y and max_abs_interpolation_residual |K alpha - y| on
+    a sample of training rows, timings and peak memory.
   """
   t0 = time.time()
   m = TiledSPD.kernel(x_train, kernel, gamma, l2, tile, dtype)
@@ -245,11 +275,16 @@ def _solve_and_evaluate(m, y_train, y_test, num_classes, l2, sample, t0, log,
   # (K + l2 I) alpha = y, so K alpha + l2 alpha - y is the residual.
   resid = fit + (l2 * alpha[sample] if l2 else 0) - y[sample]
   pred = predict_fn(alpha, evals[1])
+  # alpha^T K alpha = alpha^T (K + l2 I) alpha - l2 |alpha|^2
+  #                 = y . alpha - l2 |alpha|^2: the fitted function's norm
+  # (with a ridge, y . alpha alone only bounds it from above).
+  norm2 = np.sum(y * alpha) - l2 * np.sum(alpha * alpha)
   return {
       'test_error': float(np.mean(pred.argmax(1) != y_test)),
       'train_error_sample': float(np.mean(fit.argmax(1) != y_train[sample])),
-      'rkhs_norm': float(math.sqrt(max(np.sum(y * alpha), 0.0))),
+      'rkhs_norm': float(math.sqrt(max(norm2, 0.0))),
       'max_abs_residual': float(np.abs(resid).max()),
+      'max_abs_interpolation_residual': float(np.abs(fit - y[sample]).max()),
       'kernel_seconds': round(t_kernel, 2),
       'cholesky_seconds': round(t_chol, 2),
       'cholesky_gflops': round(cholesky_gflops(len(y), t_chol), 1),
@@ -259,13 +294,3 @@ def _solve_and_evaluate(m, y_train, y_test, num_classes, l2, sample, t0, log,
       'peak_memory_gb': round(peak_memory_gb(), 2),
   }
 
-
-def sgd_least_squares(x, y, lr, steps, seed=0, batch=None):
-  """Plain SGD on 0.5 |X w - y|^2 from w = 0 (for the span argument's test)."""
-  rng = np.random.default_rng(seed)
-  w = np.zeros((x.shape[1],) + y.shape[1:])
-  n = len(x)
-  for _ in range(steps):
-    idx = rng.choice(n, batch, replace=False) if batch else np.arange(n)
-    w -= lr * x[idx].T @ (x[idx] @ w - y[idx]) / len(idx)
-  return w

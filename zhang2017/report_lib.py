@@ -21,9 +21,12 @@ from zhang2017 import paper
 from zhang2017 import report_theory
 from zhang2017 import results
 
-# Flags that do not change what a run computes (seeds are pooled).
+# Flags a paper row's run may differ in from the row's flagfile: where it
+# runs and its seed (seeds are pooled), how evaluation is batched, and the
+# precision (shown in each row's provenance; README "Decisions"). Any other
+# difference (epochs, a subset, crop, ...) keeps a run out of the row.
 _KEY_IGNORE = ('output_dir', 'data_dir', 'eval_batch_size', 'seed',
-               'steps_per_call')
+               'steps_per_call', 'mixed_precision')
 COLUMNS = ['experiment', 'row', 'seed', 'run_dir', 'status', 'train_accuracy',
            'test_accuracy', 'train_accuracy_running', 'train_top5',
            'test_top5', 'epochs',
@@ -82,12 +85,14 @@ def row_runs(runs, experiment, row_id, flags_dir):
     (DataFrame of runs, note) where note names the borrowed row.
   """
   full = runs[runs['full_size'].astype(bool)]
-  own = full[(full['experiment'] == experiment) & (full['row'] == row_id)]
   ff = os.path.join(flags_dir, experiment, f'{row_id}.flags')
-  if len(own) or not os.path.exists(ff):
-    return own, ''
+  if not os.path.exists(ff):
+    return full[:0], ''
   wanted = parse_flagfile(ff)
   same = full[full['flags'].map(lambda f: _same_run(f, wanted)).astype(bool)]
+  own = same[(same['experiment'] == experiment) & (same['row'] == row_id)]
+  if len(own):
+    return own, ''
   if not len(same):
     return same, ''
   exp, row = sorted(zip(same['experiment'], same['row']))[0]
@@ -215,6 +220,22 @@ NOTES = {
 }
 
 
+def coverage(runs, flags_dir, results_dir):
+  """One markdown line: how many of each experiment's rows, curves and
+  points have a complete full-size run (the report's own count)."""
+  parts = []
+  for exp, (title, unit) in {
+      'table1': ('Table 1', 'rows'), 'appendix': ('appendix', 'rows'),
+      'table2': ('Table 2', 'rows'), 'fig1a': ('Fig. 1a', 'curves'),
+      'fig1bc': ('Fig. 1b/1c', 'points'), 'fig2b': ('Fig. 2b', 'curves')}.items():
+    rows = paper.EXPERIMENTS[exp]
+    n = sum(len(row_runs(runs, exp, r.id, flags_dir)[0]) > 0 for r in rows)
+    parts.append(f'{title} {n} of {len(rows)} {unit}')
+  n, total = report_theory.section5_coverage(results_dir)
+  parts.append(f'Section 5 {n} of {total} rows')
+  return 'Measured so far: ' + ', '.join(parts) + '.\n'
+
+
 def build(results_dir, flags_dir):
   """Writes README.md, <table>.csv and the PNGs into results_dir."""
   runs = load_runs(results_dir)
@@ -229,6 +250,7 @@ def build(results_dir, flags_dir):
       'Our CIFAR-10 is the JPEG copy in `../shared/data` (quality 75, see its '
       'README): clean test accuracies run a little below the original '
       'CIFAR-10; memorization is unaffected in kind.\n',
+      coverage(runs, flags_dir, results_dir),
   ]
   for name, title, with_test in TABLES:
     df = table(runs, name, flags_dir)
@@ -240,14 +262,15 @@ def build(results_dir, flags_dir):
       sections.append(NOTES[name])
     sections.append(f'CSV: [{name}.csv]({name}.csv)\n')
   pts = figures.make_figures(runs, results_dir, flags_dir, row_runs)
-  fig_rows = ['| model | p | seeds | time to fit (relative) | test error (%) |',
-              '|---|---|---|---|---|']
+  fig_rows = ['| model | p | seeds | time to fit (relative) | test error (%) '
+              '| how ours was obtained |', '|---|---|---|---|---|---|']
   for (model, p), g in pts.groupby(['model', 'p'], sort=False):
     rel = g['relative'].dropna()
     fig_rows.append(
         f'| {model} | {p:.1f} | {len(g)} | '
         f'{_cell(rel.mean(), rel.std(), len(rel)) if len(rel) else "not reached"}'
-        f' | {_cell(100 * g["test_error"].mean(), 100 * g["test_error"].std(), len(g))} |')
+        f' | {_cell(100 * g["test_error"].mean(), 100 * g["test_error"].std(), len(g))}'
+        f' | {"; ".join(dict.fromkeys(g["provenance"]))} |')
   sections += [
       '## Figures\n',
       '![Fig. 1a](fig1a.png) ![Fig. 1b](fig1b.png)\n',

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 
+from zhang2017 import kernel_lib
 from zhang2017 import paper
 from zhang2017 import results
 
@@ -27,7 +28,9 @@ def _headline(runs, dataset, preprocessing, l2):
            if name.startswith('kernel-') and r['flags']['dataset'] == dataset
            and r['flags'].get('preprocessing', 'pixels') == preprocessing
            and bool(r['flags'].get('l2')) == l2
-           and not r['flags'].get('train_size')]
+           and not r['flags'].get('train_size')
+           and (preprocessing != 'random_features'
+                or r.get('filters') == paper.SECTION5_FILTERS)]
   found.sort(key=lambda nr: (nr[1]['flags'].get('gamma_rule') != 'median',
                              bool(nr[1].get('jitter')),
                              -(nr[1].get('filters') or 0)))
@@ -59,27 +62,52 @@ def _paper_cell(name, r):
   return r.get('paper', '')
 
 
+def _status(r):
+  """kernel_lib.status, with the residual where it is not interpolation."""
+  s = kernel_lib.status(r)
+  resid = r.get('max_abs_interpolation_residual', r.get('max_abs_residual'))
+  return f'{s} (residual {resid:.2g})' if s == 'labels_fitted' else s
+
+
+def _norm_cell(r):
+  """The fitted function's norm; for ridge runs written before it was
+  recorded, the upper bound sqrt(y^T (K + l2 I)^-1 y) they hold instead."""
+  if 'max_abs_interpolation_residual' in r or _status(r) != 'ridge':
+    return f'{r["rkhs_norm"]:.1f}'
+  return f'<= {r["rkhs_norm"]:.1f} (bound)'
+
+
 def section5_table(runs):
   """Markdown lines: the paper's Section 5 rows, paper beside ours."""
   lines = ['| row | paper test error (%) | ours (%) | paper norm | ours | '
-           'bandwidth | run | how ours was obtained |',
-           '|---|---|---|---|---|---|---|---|']
+           'status | bandwidth | run | how ours was obtained |',
+           '|---|---|---|---|---|---|---|---|---|']
   for row in paper.SECTION5:
-    name, r = _headline(runs, *paper.SECTION5_MATCH[row.id])
+    key = paper.SECTION5_MATCH[row.id]
+    name, r = _headline(runs, *key)
     norm = row.paper.get('norm')
     paper_cells = (f'{row.paper["test_error"]:.1f} | ', f'{norm:g}'
                    if norm else 'not reported')
     if r is None:
-      lines.append(f'| {row.label} | {paper_cells[0]}not run | '
-                   f'{paper_cells[1]} | not run | | | |')
+      missing = ('not run at 32,000 filters (fewer: see the filter curve)'
+                 if key[1] == 'random_features' else 'not run')
+      lines.append(f'| {row.label} | {paper_cells[0]}{missing} | '
+                   f'{paper_cells[1]} | not run | | | | |')
       continue
     filters = f' ({r["filters"]:,} filters)' if r.get('filters') else ''
     lines.append(
         f'| {row.label} | {paper_cells[0]}{100 * r["test_error"]:.2f}'
-        f'{filters} | '
-        f'{paper_cells[1]} | {r["rkhs_norm"]:.1f} | {_bandwidth(r)} | {name} '
+        f'{filters} | {paper_cells[1]} | {_norm_cell(r)} | '
+        f'{_status(r)} | {_bandwidth(r)} | {name} '
         f'| {results.provenance_cell(r)} |')
   return lines
+
+
+def section5_coverage(results_dir):
+  """(rows with a run that stands for them, rows of Section 5)."""
+  runs = _load_theory(results_dir)
+  return (sum(_headline(runs, *paper.SECTION5_MATCH[row.id])[1] is not None
+              for row in paper.SECTION5), len(paper.SECTION5))
 
 
 def filter_curve(runs):
@@ -90,14 +118,15 @@ def filter_curve(runs):
   if not rows:
     return []
   lines = ['| filters | features | l2 | test error (%) | train error, 2,000 '
-           'sample (%) | norm | bandwidth | total seconds | peak memory (GB) '
-           '| run |', '|---|---|---|---|---|---|---|---|---|---|']
+           'sample (%) | status | norm | bandwidth | total seconds | '
+           'peak memory (GB) | run |', '|---|---|---|---|---|---|---|---|---|'
+           '---|---|']
   for filters, _, name, r in rows:
     lines.append(
         f'| {filters:,} | {8 * filters:,} | {r["flags"].get("l2") or 0:g} | '
         f'{100 * r["test_error"]:.2f} | '
         f'{100 * r.get("train_error_sample", float("nan")):.2f} | '
-        f'{r["rkhs_norm"]:.1f} | '
+        f'{_status(r)} | {_norm_cell(r)} | '
         f'{_bandwidth(r)} | {r["provenance"]["wall_seconds"]:.0f} | '
         f'{r["peak_memory_gb"]:.1f} | {name} |')
   return lines
@@ -114,7 +143,9 @@ def sections(results_dir):
     cells = ', '.join(
         f'{k} {r[k]:.4g}' if isinstance(r[k], float) else f'{k} {r[k]}'
         for k in keys)
-    lines.append(f'| {name} | {_paper_cell(name, r)} | {cells} | '
+    status = _status(r) if name.startswith('kernel-') else (
+        r.get('status', ''))
+    lines.append(f'| {name} | {_paper_cell(name, r)} | {status} | {cells} | '
                  f'{results.provenance_cell(r)} |')
   curve = filter_curve(runs)
   return [
@@ -124,7 +155,14 @@ def sections(results_dir):
       'it: with the median bandwidth rule (gamma = d / median squared '
       'distance between training images, `kernel --gamma_rule=median`) when '
       'that run exists, else a fixed gamma; the bandwidth column says which. '
-      'Subset runs (a gamma table) are listed below.\n',
+      'Subset runs (a gamma table) are listed below. Status (from each '
+      'run\'s own numbers, `kernel_lib.status`, on 2,000 sampled training '
+      'rows): interpolated (no ridge, max |K alpha - y| < 1e-3), '
+      'labels_fitted (no ridge, every sampled label predicted, but the '
+      'float32 solve leaves the residual shown), ridge (--l2 or the median '
+      'rule\'s jitter was added: an approximate fit), not_fitted. The norm is the fitted function\'s, sqrt(alpha^T K '
+      'alpha); "<= x (bound)" marks ridge runs made before that was '
+      'recorded, which hold sqrt(y^T (K + l2 I)^-1 y), an upper bound.\n',
       *(['CIFAR-10 test error against the number of random filters (all '
          '50,000 training images; the paper used 32,000 filters; '
          '`kernel --preprocessing=random_features --filters=F`, features '
@@ -135,5 +173,6 @@ def sections(results_dir):
          'the kernel matrix, whose diagonal is 1.\n',
          '\n'.join(curve) + '\n'] if curve else []),
       '## Theory and linear models (Sections 4 and 5), every run\n',
-      '| run | paper | ours | how ours was obtained |\n|---|---|---|---|\n'
+      '| run | paper | status | ours | how ours was obtained |\n'
+      '|---|---|---|---|---|\n'
       + '\n'.join(lines) + '\n']

@@ -132,6 +132,13 @@ def command(run, extra=()):
           f'--seed={run.seed}', f'--output_dir={run.run_dir}', *extra]
 
 
+def run_env(env=None):
+  """Our environment, `env` on top, this checkout first on PYTHONPATH."""
+  env = {**os.environ, **(env or {})}
+  env['PYTHONPATH'] = results.ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  return env
+
+
 def _summary(res):
   return (f'{res["status"]}: train {res["train_accuracy"]:.4f} test '
           f'{res["test_accuracy"]:.4f}, {res["epochs"]} epochs')
@@ -177,8 +184,7 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None,
       + (f', time limit {time_limit:.0f}s' if time_limit else ''))
   keys = {r: program_key(r.flagfile, extra) for r in todo}
   running, start = {}, time.time()
-  env = {**os.environ, **(env or {})}
-  env['PYTHONPATH'] = results.ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  env = run_env(env)
   try:
     return _loop(todo, running, parallel, extra, env, log, time_limit, keys,
                  start, max_compiling, on_done or (lambda: None))

@@ -1,14 +1,16 @@
 """A Gabor (Morlet) wavelet transform of small grey images, for Section 5's
 "MNIST after a Gabor wavelet transform" (the paper does not say which).
 
-We use the first order of a scattering transform (Bruna & Mallat 2013), the
-standard Gabor-wavelet representation of MNIST: Morlet wavelets at J scales
-and L orientations, the modulus of each filtered image, averaged by a
-Gaussian of width 2^J and subsampled by 2^J; plus the image itself averaged
-the same way. For 28x28 MNIST with J = 2, L = 8: (1 + J L) x 7 x 7 = 833
-features. Pure numpy (FFT convolutions, periodic boundary), deterministic.
-The filters follow kymatio's Morlet definition (sigma = 0.8 * 2^j, centre
-frequency 3 pi / 4 / 2^j, slant 4 / L), without its padding.
+We use the first order of a scattering transform (Bruna & Mallat 2013; the
+full transform, as in kymatio, also has a second order, which we leave out):
+Morlet wavelets at J scales and L orientations, the modulus of each filtered
+image, averaged by a Gaussian and subsampled by 2^J; plus the image itself
+averaged the same way. For 28x28 MNIST with J = 2, L = 8: (1 + J L) x 7 x 7 =
+833 features. Pure numpy (FFT convolutions, periodic boundary),
+deterministic. The wavelets follow kymatio's Morlet definition (sigma =
+0.8 * 2^j, centre frequency 3 pi / 4 / 2^j, slant 4 / L), without its
+padding. The low-pass Gaussian is wider than kymatio's: sigma = 0.8 * 2^J
+where kymatio uses 0.8 * 2^(J-1); the committed MNIST runs used this one.
 """
 
 import numpy as np
