@@ -3,13 +3,11 @@ nothing is written. Most cases run in-process through the parser and the
 loop the binary uses; a few run the binary itself for the process contract
 (exit 2, one line on stderr, no result files)."""
 
-import gzip
 import io
 import os
 import zipfile
 
 from absl.testing import absltest
-import numpy as np
 from PIL import Image
 
 import testutil
@@ -19,42 +17,6 @@ from zhang2017 import data
 from zhang2017 import readers
 from zhang2017 import train_lib
 from zhang2017.errors import UserError
-
-
-
-def _idx(array, magic_ndim=None):
-  ndim = magic_ndim or array.ndim
-  header = (0x800 + ndim).to_bytes(4, 'big') + b''.join(
-      d.to_bytes(4, 'big') for d in array.shape)
-  return header + array.astype(np.uint8).tobytes()
-
-
-def _mnist_dir(root, damage):
-  """A tiny MNIST folder in IDX format, with one file damaged."""
-  rng = np.random.default_rng(0)
-  files = {
-      'train-images-idx3-ubyte': _idx(rng.integers(0, 256, (20, 28, 28))),
-      'train-labels-idx1-ubyte': _idx(rng.integers(0, 10, 20)),
-      't10k-images-idx3-ubyte': _idx(rng.integers(0, 256, (10, 28, 28))),
-      't10k-labels-idx1-ubyte': _idx(rng.integers(0, 10, 10)),
-  }
-  if damage == 'header':
-    files['train-images-idx3-ubyte'] = _idx(
-        rng.integers(0, 256, (20, 28, 28)), magic_ndim=1)
-  elif damage == 'truncated':
-    files['train-labels-idx1-ubyte'] = files['train-labels-idx1-ubyte'][:-5]
-  elif damage == 'size':
-    files['train-images-idx3-ubyte'] = _idx(rng.integers(0, 256, (20, 20, 20)))
-  for name, raw in files.items():
-    with open(os.path.join(root, name), 'wb') as f:
-      f.write(raw)
-  if damage == 'gzip':
-    with open(os.path.join(root, 't10k-images-idx3-ubyte'), 'rb') as f:
-      raw = gzip.compress(f.read())
-    os.remove(os.path.join(root, 't10k-images-idx3-ubyte'))
-    with open(os.path.join(root, 't10k-images-idx3-ubyte.gz'), 'wb') as f:
-      f.write(raw[:len(raw) // 2])
-  return root
 
 
 def _cifar_zip(root, damage):
@@ -110,7 +72,9 @@ class InProcessTest(absltest.TestCase):
         (['--train_size=100'], 'smaller than --batch_size=128'),
         (['--test_size=0'], '--test_size=0 must be at least 1'),
         (['--steps_per_call=-1'], '--steps_per_call=-1'),
-        (['--weight_decay=nan'], 'weight_decay')):
+        (['--weight_decay=nan'], 'weight_decay'),
+        (['--seed=-1'], '--seed=-1 is out of range; use a value >= 0'),
+        (['--seed=4294967296'], 'and <= 4294967295')):
       with self.subTest(args[-1]):
         self.check(args, expect)
 
@@ -132,6 +96,9 @@ class InProcessTest(absltest.TestCase):
     self.check([f'--flagfile={ff.full_path}'],
                "Unknown command line flag 'epoch'")
     self.check(['--model=mlp_1x512', 'extra'], 'unexpected arguments extra')
+    missing = os.path.join(self.create_tempdir().full_path, 'missing.flags')
+    self.check([f'--flagfile={missing}'],
+               f'^cannot read --flagfile={missing} \\(No such file')
 
   def test_missing_data(self):
     self.check(['--data_dir=/nonexistent/data'], 'ZHANG2017_DATA_DIR')
@@ -141,13 +108,20 @@ class InProcessTest(absltest.TestCase):
     self.check([f'--data_dir={f}'], 'is a file; pass the folder')
 
   def test_sizes_above_the_dataset(self):
-    d = _mnist_dir(self.create_tempdir().full_path, None)
+    d = testutil.mnist_dir(self.create_tempdir().full_path, None)
     self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
                 '--batch_size=4', '--train_size=400'],
                r'--train_size=400 is larger than the 20 images of mnist; use '
                'at most 20')
     self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
                 '--batch_size=4', '--test_size=11'], '--test_size=11 is larger')
+    self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
+                '--batch_size=64'],  # No --train_size: the whole 20.
+               '--batch_size=64 is larger than the 20 training images')
+    self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
+                '--batch_size=4', '--eval_batch_size=1001'],
+               r'--eval_batch_size=1001 is larger than both splits \(20 and '
+               r'10 images\); its batches would be padding; use at most 1000')
     self.assertLen(data.subset(data.synthetic(300, 50), 200, 0, 20).x_test, 20)
 
   def test_damaged_cifar_zip(self):
@@ -160,12 +134,12 @@ class InProcessTest(absltest.TestCase):
     for damage, expect in (('header', 'IDX magic'), ('truncated', 'truncated'),
                            ('size', 'not 28x28'), ('gzip', 'cannot be read')):
       with self.subTest(damage):
-        d = _mnist_dir(self.create_tempdir().full_path, damage)
+        d = testutil.mnist_dir(self.create_tempdir().full_path, damage)
         self.check(['--dataset=mnist', f'--data_dir={d}',
                     '--model=mlp_1x512'], expect)
 
   def test_unwritable_output_dir(self):
-    d = _mnist_dir(self.create_tempdir().full_path, None)
+    d = testutil.mnist_dir(self.create_tempdir().full_path, None)
     blocker = self.create_tempfile().full_path  # A file where a folder goes.
     self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
                 '--batch_size=4', f'--output_dir={blocker}/run'],
@@ -207,12 +181,12 @@ class ProcessContractTest(absltest.TestCase):
     self.check(['--labels=bogus'], 'should be one of')
 
   def test_data_error(self):  # Raised while loading, after Keras started.
-    d = _mnist_dir(self.create_tempdir().full_path, 'truncated')
+    d = testutil.mnist_dir(self.create_tempdir().full_path, 'truncated')
     self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512'],
                'truncated')
 
   def test_output_error(self):  # Raised after the data is loaded.
-    d = _mnist_dir(self.create_tempdir().full_path, None)
+    d = testutil.mnist_dir(self.create_tempdir().full_path, None)
     blocker = self.create_tempfile().full_path
     self.check(['--dataset=mnist', f'--data_dir={d}', '--model=mlp_1x512',
                 '--batch_size=4', f'--output_dir={blocker}/run'],

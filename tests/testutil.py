@@ -1,11 +1,14 @@
 """Shared helpers for the test suites: data location and subprocess runs."""
 
+import gzip
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,3 +66,39 @@ def run_workers(module, *args, n=2, env=None, timeout=600):
     out.append((proc.returncode, log.read()))
     log.close()
   return out
+
+
+def _idx(array, magic_ndim=None):
+  ndim = magic_ndim or array.ndim
+  header = (0x800 + ndim).to_bytes(4, 'big') + b''.join(
+      d.to_bytes(4, 'big') for d in array.shape)
+  return header + array.astype(np.uint8).tobytes()
+
+
+def mnist_dir(root, damage=None):
+  """A tiny MNIST folder in IDX format (20 training, 10 test images), with
+  one file damaged: 'header', 'truncated', 'size', 'gzip' or None."""
+  rng = np.random.default_rng(0)
+  files = {
+      'train-images-idx3-ubyte': _idx(rng.integers(0, 256, (20, 28, 28))),
+      'train-labels-idx1-ubyte': _idx(rng.integers(0, 10, 20)),
+      't10k-images-idx3-ubyte': _idx(rng.integers(0, 256, (10, 28, 28))),
+      't10k-labels-idx1-ubyte': _idx(rng.integers(0, 10, 10)),
+  }
+  if damage == 'header':
+    files['train-images-idx3-ubyte'] = _idx(
+        rng.integers(0, 256, (20, 28, 28)), magic_ndim=1)
+  elif damage == 'truncated':
+    files['train-labels-idx1-ubyte'] = files['train-labels-idx1-ubyte'][:-5]
+  elif damage == 'size':
+    files['train-images-idx3-ubyte'] = _idx(rng.integers(0, 256, (20, 20, 20)))
+  for name, raw in files.items():
+    with open(os.path.join(root, name), 'wb') as f:
+      f.write(raw)
+  if damage == 'gzip':
+    with open(os.path.join(root, 't10k-images-idx3-ubyte'), 'rb') as f:
+      raw = gzip.compress(f.read())
+    os.remove(os.path.join(root, 't10k-images-idx3-ubyte'))
+    with open(os.path.join(root, 't10k-images-idx3-ubyte.gz'), 'wb') as f:
+      f.write(raw[:len(raw) // 2])
+  return root

@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import sys
 import typing
@@ -51,7 +52,7 @@ def config_from_argv(argv):
   try:
     rest = fv(list(argv))
   except flags.Error as e:
-    raise UserError(f'{e}; see --helpshort') from e
+    raise UserError(flag_error_message(e)) from e
   check_no_arguments(rest)
   return config_from_flags(fv)
 
@@ -79,11 +80,67 @@ def parse_flagfile(path):
                               for f in dataclasses.fields(config_lib.Config)})
 
 
+def flag_error_message(error):
+  """absl's parse error as one line naming the fix."""
+  cause = error.__context__
+  if isinstance(error, flags.CantOpenFlagFileError) and isinstance(
+      cause, OSError):  # absl's own text starts 'ERROR:: '.
+    return (f'cannot read --flagfile={cause.filename} ({cause.strerror}); '
+            'pass the path of a flags file')
+  return f'{error}; see --helpshort'
+
+
+def check_finite_floats(flag_values=flags.FLAGS):
+  """Raises UserError for a float flag set to nan or +-inf.
+
+  absl's bounds let nan through (every comparison with nan is false), and
+  no flag of these binaries means anything at infinity.
+  """
+  for name in sorted(flag_values):
+    flag = flag_values[name]
+    value = flag.value
+    if (isinstance(flag.parser, flags.FloatParser) and value is not None
+        and not math.isfinite(value)):
+      default = ('' if flag.default is None
+                 else f', e.g. the default --{name}={flag.default:g}')
+      raise UserError(f'--{name}={value} is not a finite number; use a '
+                      f'number{default}')
+
+
+def check_output_folder(flag, path):
+  """Raises UserError unless `path` is a folder, or one can be made there.
+
+  Creates nothing: a binary checks its output folder before its (long)
+  work, and a run that stops on bad input leaves nothing behind.
+  """
+  existing = os.path.abspath(path)
+  while not os.path.lexists(existing):  # The nearest part that exists.
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UserError(f'--{flag}={path}: {existing} is a file, not a folder; '
+                    'choose a writable folder')
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise UserError(f'--{flag}={path}: {existing} is not writable; choose a '
+                    'writable folder')
+
+
+def check_input_folder(flag, path, holding):
+  """Raises UserError unless `path` (when given) is an existing folder."""
+  if path is None or os.path.isdir(path):
+    return
+  problem = 'is a file' if os.path.exists(path) else 'does not exist'
+  raise UserError(f'--{flag}={path} {problem}; pass the folder {holding}')
+
+
 def _parse(argv):
   try:
-    return flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
+    check_finite_floats()
+    return rest
   except flags.Error as e:
-    fail(f'{e}; see --helpshort')
+    fail(flag_error_message(e))
+  except UserError as e:
+    fail(str(e))
 
 
 def fail(message):

@@ -19,6 +19,8 @@ from zhang2017.errors import UserError
 # configuration needs no Keras).
 MODELS = ('inception_small', 'inception_small_nobn', 'alexnet_small',
           'mlp_1x512', 'mlp_3x512', 'inception_v3')
+# numpy's legacy seeding (keras.utils.set_random_seed) takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
 # Appendix A: 0.1 for Inception, 0.01 for AlexNet and the MLPs.
 PAPER_LEARNING_RATE = {
     'inception_small': 0.1,
@@ -173,6 +175,9 @@ def validate(cfg):
   for name in ('batch_size', 'epochs', 'eval_batch_size'):
     if getattr(cfg, name) < 1:
       raise UserError(f'--{name}={getattr(cfg, name)} must be at least 1')
+  if not 0 <= cfg.seed <= MAX_SEED:
+    raise UserError(f'--seed={cfg.seed} is out of range; use a value >= 0 '
+                    f'and <= {MAX_SEED}')
   if cfg.steps_per_call is not None and cfg.steps_per_call < 0:
     raise UserError(f'--steps_per_call={cfg.steps_per_call} must be 0 (a '
                     'whole epoch per call) or more')
@@ -201,3 +206,24 @@ def validate(cfg):
     raise UserError('--random_crop and --augment need images larger than the '
                     '28x28 crop; MNIST images are 28x28, drop them')
   return cfg
+
+
+def check_sizes(cfg, n_train, n_test):
+  """Raises UserError where the batch sizes do not fit the loaded data.
+
+  Args:
+    cfg: a validated `Config`.
+    n_train, n_test: the sizes of the training and test sets after
+      --train_size and --test_size.
+  """
+  if cfg.batch_size > n_train:
+    raise UserError(f'--batch_size={cfg.batch_size} is larger than the '
+                    f'{n_train:,} training images: an epoch would have no '
+                    f'full batch; use --batch_size of at most {n_train}')
+  # Batches beyond the larger split are all padding (the default is
+  # always allowed, so small runs need not set it).
+  most = max(n_train, n_test, Config.eval_batch_size)
+  if cfg.eval_batch_size > most:
+    raise UserError(f'--eval_batch_size={cfg.eval_batch_size} is larger than '
+                    f'both splits ({n_train:,} and {n_test:,} images); its '
+                    f'batches would be padding; use at most {most}')

@@ -24,6 +24,7 @@ cli.quiet_import_keras()
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
+from zhang2017 import config as config_lib
 from zhang2017 import corruption
 from zhang2017 import data
 from zhang2017 import expressivity_lib
@@ -36,7 +37,8 @@ _LABELS = flags.DEFINE_enum('labels', 'random', corruption.LABEL_KINDS,
                             'Targets to fit.')
 _CORRUPT_PROB = flags.DEFINE_float('corrupt_prob', 0.0, 'For --labels=partial.',
                                    lower_bound=0.0, upper_bound=1.0)
-_SEED = flags.DEFINE_integer('seed', 0, 'Labels and projection seed.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Labels and projection seed.',
+                             lower_bound=0, upper_bound=config_lib.MAX_SEED)
 _TRAIN_SIZE = flags.DEFINE_integer('train_size', None, 'Seeded subset.',
                                    lower_bound=1)
 _DEPTH = flags.DEFINE_integer(
@@ -110,6 +112,8 @@ def main(argv):
       results.ROOT, 'results', 'theory',
       f'expressivity-{_DATASET.value}-{_LABELS.value}' +
       (f'-depth{_DEPTH.value}' if _DEPTH.value > 2 else ''))
+  print(f'run folder: {out}', flush=True)
+  cli.check_output_folder('output_dir', out)
   r = run(_DATASET.value, _DATA_DIR.value, _LABELS.value, _CORRUPT_PROB.value,
           _SEED.value, _TRAIN_SIZE.value, _DEPTH.value)
   os.makedirs(out, exist_ok=True)

@@ -40,6 +40,7 @@ cli.quiet_import_keras()
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
+from zhang2017 import config as config_lib
 from zhang2017 import data
 from zhang2017 import gram as gram_lib
 from zhang2017 import kernel_lib
@@ -57,8 +58,11 @@ _DATASET = flags.DEFINE_enum('dataset', 'mnist', ['mnist', 'cifar10'],
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Default $ZHANG2017_DATA_DIR.')
 _KERNEL = flags.DEFINE_enum('kernel', 'gaussian', list(kernel_lib.KERNELS),
                             'Kernel.')
+# The kernel matrix is float32 (by default): gamma / d and the ridge must
+# stay finite there (float32 ends near 3.4e38).
+MAX_FLOAT_FLAG = 1e30
 _GAMMA = flags.DEFINE_float('gamma', 10.0, 'exp(-gamma |x - x\'|^2 / d).',
-                            lower_bound=0.0)
+                            lower_bound=0.0, upper_bound=MAX_FLOAT_FLAG)
 _PREPROCESSING = flags.DEFINE_enum(
     'preprocessing', 'pixels', ['pixels', 'wavelet', 'random_features'],
     'pixels: raw pixels in [0, 1]; wavelet: first-order Gabor (Morlet) '
@@ -74,10 +78,11 @@ _GAMMA_RULE = flags.DEFINE_enum(
     'fixed: --gamma; median: gamma from the median pairwise distance of the '
     'training images (ignores --gamma).')
 _L2 = flags.DEFINE_float('l2', 0.0, 'Ridge term added to the diagonal.',
-                         lower_bound=0.0)
+                         lower_bound=0.0, upper_bound=MAX_FLOAT_FLAG)
 _TRAIN_SIZE = flags.DEFINE_integer('train_size', None, 'Seeded subset.',
                                    lower_bound=1)
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the subset.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the subset.', lower_bound=0,
+                             upper_bound=config_lib.MAX_SEED)
 _TILE = flags.DEFINE_integer('tile', kernel_lib.TILE, 'Tile size.',
                              lower_bound=64)
 _PRECISION = flags.DEFINE_enum(
@@ -93,14 +98,8 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Run folder.')
 GRAM_CHECKPOINT = 'gram.npz'
 
 
-def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
-        log=print, gamma_rule='fixed', preprocessing='pixels', filters=None,
-        precision='float32', checkpoint=None, checkpoint_seconds=1200.0):
-  """Loads the data, solves, evaluates; returns the result dict.
-
-  `checkpoint` (random features only): a path where the dot products summed
-  so far are saved every `checkpoint_seconds` and resumed from.
-  """
+def check_flags(dataset, preprocessing, precision):
+  """Raises UserError for flags that do not go together."""
   if preprocessing == 'wavelet' and dataset != 'mnist':
     raise UserError('--preprocessing=wavelet is for grey images; use it '
                     'with --dataset=mnist')
@@ -110,6 +109,17 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
   if preprocessing == 'random_features' and dataset != 'cifar10':
     raise UserError('--preprocessing=random_features is for colour images; '
                     'use it with --dataset=cifar10')
+
+
+def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
+        log=print, gamma_rule='fixed', preprocessing='pixels', filters=None,
+        precision='float32', checkpoint=None, checkpoint_seconds=1200.0):
+  """Loads the data, solves, evaluates; returns the result dict.
+
+  `checkpoint` (random features only): a path where the dot products summed
+  so far are saved every `checkpoint_seconds` and resumed from.
+  """
+  check_flags(dataset, preprocessing, precision)
   t0 = time.time()
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
   earlier, sittings = 0.0, 1
@@ -189,7 +199,10 @@ def main(argv):
       (f'-l2{_L2.value:g}' if _L2.value else '') +
       ('-f64' if _PRECISION.value == 'float64' else '') +
       (f'-n{_TRAIN_SIZE.value}' if _TRAIN_SIZE.value else ''))
+  check_flags(_DATASET.value, _PREPROCESSING.value, _PRECISION.value)
   log = functools.partial(print, flush=True)  # Progress reaches a log file.
+  log(f'run folder: {out}')
+  cli.check_output_folder('output_dir', out)  # Before hours of work.
   checkpoint = os.path.join(out, GRAM_CHECKPOINT)
   try:
     r = run(_DATASET.value, _DATA_DIR.value, _KERNEL.value, _GAMMA.value,

@@ -23,9 +23,10 @@ _FLAGS_DIR = flags.DEFINE_string('flags_dir', None, 'Default: <repo>/flags.')
 def main(argv):
   del argv
   results_dir = _RESULTS_DIR.value or os.path.join(results.ROOT, 'results')
-  if not os.path.isdir(results_dir):
-    cli.fail(f'--results_dir={results_dir} does not exist; pass the folder '
-             'holding <experiment>/<row>/seed<k>/result.json')
+  cli.check_input_folder('results_dir', results_dir,
+                         'holding <experiment>/<row>/seed<k>/result.json')
+  cli.check_input_folder('flags_dir', _FLAGS_DIR.value,
+                         'holding <experiment>/<row>.flags')
   report_lib.build(results_dir,
                    _FLAGS_DIR.value or os.path.join(results.ROOT, 'flags'))
   print(f'wrote {os.path.join(results_dir, "README.md")}')

@@ -36,7 +36,7 @@ _EXPERIMENT = flags.DEFINE_string(
     'across experiments: conv (every CIFAR-10 conv-net run of the paper).')
 _LIST = flags.DEFINE_bool('list', False, 'Print the runs and exit.')
 _SEEDS = flags.DEFINE_integer('seeds', 1, 'Seeds per row (0 .. seeds-1).',
-                              lower_bound=1)
+                              lower_bound=1, upper_bound=1000)
 _ROWS = flags.DEFINE_list('rows', None, 'Only these row ids.')
 _PARALLEL = flags.DEFINE_integer('parallel', 1, 'local: runs at once.',
                                  lower_bound=1)
@@ -126,6 +126,11 @@ def main(argv):
     raise UserError(f'{", ".join(given)}: only for --launcher={other}; drop '
                     f'{"it" if len(given) == 1 else "them"} or use '
                     f'--launcher={other}')
+  cli.check_input_folder('flags_dir', _FLAGS_DIR.value,
+                         'holding <experiment>/<row>.flags')
+  for flag in ('results_dir', 'pack_to', 'compilation_cache'):
+    if flags.FLAGS[flag].value:  # Each run would fail on it, one by one.
+      cli.check_output_folder(flag, flags.FLAGS[flag].value)
   runs = sweep_lib.plan(_EXPERIMENT.value, _SEEDS.value, _ROWS.value, _FLAGS_DIR.value,
               _RESULTS_DIR.value)
   if _LIST.value:

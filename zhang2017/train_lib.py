@@ -176,6 +176,7 @@ def train_and_evaluate(cfg, log=print):
     return done
 
   ds, record, changed = prepare_data(cfg)
+  config_lib.check_sizes(cfg, ds.n_train, ds.n_test)
   _check_output_dir(run_dir)
   precision = distribute.setup(cfg.seed, cfg.mixed_precision)
   strategy = distribute.get_strategy()
