@@ -88,7 +88,7 @@ _TILE = flags.DEFINE_integer('tile', kernel_lib.TILE, 'Tile size.',
 _PRECISION = flags.DEFINE_enum(
     'precision', 'float32', ['float32', 'float64'],
     'The kernel matrix and its Cholesky: float32 (60,000 MNIST images: '
-    '7.2 GB) or float64 (14.4 GB, half the speed; positive definite where '
+    '7.4 GB of tiles) or float64 (14.9 GB, half the speed; positive definite where '
     'float32 is not). Pixels and wavelets only.')
 _CHECKPOINT_MINUTES = flags.DEFINE_float(
     'checkpoint_minutes', 20.0, 'Random features: save the dot products '

@@ -5,8 +5,8 @@ the data, so when it interpolates it finds alpha = K^-1 y: the minimum-norm
 solution. On all 60,000 MNIST images K is 60,000^2: 14.4 GB in float32,
 28.8 GB in float64, and the LAPACK wrappers here index with 32 bits (over
 2^31 elements they crash). So the matrix is kept as its lower triangle in
-square tiles (float32 by default, about half the memory; float64 tiles,
-14.4 GB, fit in 24 GB too) and factored by a tiled
+square tiles (float32 by default, 7.4 GB for MNIST; float64 tiles, 14.9 GB,
+fit in 24 GB too: `matrix_gb` of the committed runs) and factored by a tiled
 right-looking Cholesky in place: every LAPACK/BLAS call sees one tile or one
 column panel, far below 2^31 elements; the trailing update is one matrix
 product per tile column. The kernel is built tile by tile too (lower tiles
