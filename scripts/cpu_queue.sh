@@ -53,15 +53,23 @@ case "${1:-}" in
     git -C "$CODE" fetch -q "$REPO" "+refs/heads/*:refs/remotes/origin/*"
     git -C "$CODE" checkout -q --detach "$commit"
     git -C "$CODE" reset -q --hard "$commit"  # A clean tree, exactly COMMIT.
+    rm -f "$PIDFILE"
     (cd "$CODE" && setsid nohup bash "$CODE/scripts/cpu_queue.sh" _queue \
-      >>"$LOG" 2>&1 </dev/null & echo $! >"$PIDFILE")
+      >>"$LOG" 2>&1 </dev/null &)
+    for _ in $(seq 50); do [[ -s $PIDFILE ]] && break; sleep 0.1; done
     echo "queue started at ${commit:0:12} (pid $(cat "$PIDFILE")); log: $LOG"
     ;;
-  _queue) queue ;;
+  _queue)  # The leader of its own session: `stop` signals the whole group.
+    echo $$ >"$PIDFILE"
+    if [[ -n ${ZHANG2017_QUEUE_CMD:-} ]]; then  # Tests: a stand-in queue.
+      eval "$ZHANG2017_QUEUE_CMD"
+    else
+      queue
+    fi ;;
   stop)
     running || { echo "the queue is not running"; exit 0; }
     pid=$(cat "$PIDFILE")
-    kill -TERM -- "-$pid"  # The sweep stops its runs; their checkpoints stay.
+    kill -TERM -- "-$pid" || true  # The sweep stops its runs; checkpoints stay.
     for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid"
     rm -f "$PIDFILE"

@@ -60,6 +60,26 @@ class CpuQueueTest(absltest.TestCase):
       self.assertEqual(json.load(f), {'status': 'kept'})
     self.assertNotIn('not collected', self.run_script('status').stdout)
 
+  def test_start_status_stop_with_a_stand_in_queue(self):
+    # The clone is of this repository's HEAD: committed code runs.
+    os.environ['ZHANG2017_QUEUE_CMD'] = 'echo stand-in; sleep 300'
+    try:
+      p = self.run_script('start')
+    finally:
+      del os.environ['ZHANG2017_QUEUE_CMD']
+    self.assertEqual(p.returncode, 0, p.stderr)
+    with open(os.path.join(self.queue, 'queue.pid')) as f:
+      pid = int(f.read())
+    self.assertIn(f'(pid {pid})', p.stdout)
+    self.assertIn('running', self.run_script('status').stdout.splitlines()[0])
+    again = self.run_script('start')
+    self.assertEqual(again.returncode, 2)
+    self.assertIn('the queue is running', again.stderr)
+    self.assertIn('queue stopped', self.run_script('stop').stdout)
+    with self.assertRaises(ProcessLookupError):  # The whole group is gone.
+      os.killpg(pid, 0)
+    self.assertIn('not running', self.run_script('status').stdout)
+
   def test_refusals_are_one_line_and_exit_2(self):
     p = self.run_script('start', 'no-such-commit')
     self.assertEqual(p.returncode, 2)
