@@ -54,8 +54,9 @@ case "${1:-}" in
     git -C "$CODE" checkout -q --detach "$commit"
     git -C "$CODE" reset -q --hard "$commit"  # A clean tree, exactly COMMIT.
     rm -f "$PIDFILE"
-    (cd "$CODE" && setsid nohup bash "$CODE/scripts/cpu_queue.sh" _queue \
-      >>"$LOG" 2>&1 </dev/null &)
+    cd "$CODE"  # A simple command in the background: it holds no pipe of ours.
+    setsid nohup bash "$CODE/scripts/cpu_queue.sh" _queue >>"$LOG" 2>&1 \
+      </dev/null &
     for _ in $(seq 50); do [[ -s $PIDFILE ]] && break; sleep 0.1; done
     echo "queue started at ${commit:0:12} (pid $(cat "$PIDFILE")); log: $LOG"
     ;;
