@@ -46,7 +46,7 @@ start_munge() {
   mkdir -p /run/munge /var/lib/munge /var/log/munge
   chown munge:munge /run/munge /var/lib/munge /var/log/munge
   if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-    su -s /bin/sh munge -c munged
+    su -s /bin/sh munge -c munged 9>&-  # Daemons must not keep the lock.
     for _ in $(seq 50); do
       munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return
       sleep 0.1
@@ -107,8 +107,10 @@ start() {
   flock 9
   start_munge
   write_conf
-  running "$STATE/slurmctld.pid" || slurmctld
-  running "$STATE/slurmd.pid" || slurmd
+  # 9>&-: a daemon that inherited the lock's descriptor would hold the lock
+  # for its lifetime, and every later `start` would wait forever.
+  running "$STATE/slurmctld.pid" || slurmctld 9>&-
+  running "$STATE/slurmd.pid" || slurmd 9>&-
   for _ in $(seq 100); do
     if sinfo -h -o '%T' 2>/dev/null | grep -qx idle; then
       sinfo
