@@ -53,6 +53,9 @@ case "${1:-}" in
     git -C "$CODE" fetch -q "$REPO" "+refs/heads/*:refs/remotes/origin/*"
     git -C "$CODE" checkout -q --detach "$commit"
     git -C "$CODE" reset -q --hard "$commit"  # A clean tree, exactly COMMIT.
+    # The data, as .ci/run finds it (the clone has no ../shared of its own).
+    export ZHANG2017_DATA_DIR=${ZHANG2017_DATA_DIR:-$(cd "$REPO/.." && pwd)/shared/data}
+    [[ -d $ZHANG2017_DATA_DIR ]] || { echo "error: no data folder $ZHANG2017_DATA_DIR; set ZHANG2017_DATA_DIR" >&2; exit 2; }
     rm -f "$PIDFILE"
     cd "$CODE"  # A simple command in the background: it holds no pipe of ours.
     setsid nohup bash "$CODE/scripts/cpu_queue.sh" _queue >>"$LOG" 2>&1 \

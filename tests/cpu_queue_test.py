@@ -32,7 +32,8 @@ class CpuQueueTest(absltest.TestCase):
 
   def run_script(self, *args):
     env = {**os.environ, 'ZHANG2017_QUEUE_DIR': self.queue,
-           'ZHANG2017_RESULTS_DIR': self.results}
+           'ZHANG2017_RESULTS_DIR': self.results,
+           'ZHANG2017_DATA_DIR': self.results}  # Any folder: never read.
     return subprocess.run(['bash', SCRIPT, *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
