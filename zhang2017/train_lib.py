@@ -98,13 +98,14 @@ def softmax_cross_entropy(logits, labels):
 
 
 def _evaluate(trainer, split):
-  """(loss, top-1 correct mask, top-5 correct mask, margins) of one split."""
+  """(loss, top-1 correct mask, top-5 correct mask, margins) of one split;
+  margins only for the training split (examples.npz), else None."""
   logits, labels = trainer.evaluate(split)
   k = min(5, logits.shape[1])
   top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
   return (float(softmax_cross_entropy(logits, labels).mean()),
           logits.argmax(axis=1) == labels, (top == labels[:, None]).any(1),
-          memorization.margin(logits, labels))
+          memorization.margin(logits, labels) if split == 'train' else None)
 
 
 def _check_output_dir(run_dir):
