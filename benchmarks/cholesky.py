@@ -22,8 +22,8 @@ from absl import flags
 import numpy as np
 from scipy.linalg import blas
 
-from zhang2017 import data
-from zhang2017 import kernel_lib
+from zhang2017.data import datasets as data
+from zhang2017.theory import kernel_lib
 
 _N = flags.DEFINE_integer('n', 16384, 'Training points.')
 _TILE = flags.DEFINE_integer('tile', kernel_lib.TILE, 'Tile size.')

@@ -65,12 +65,12 @@ def run_case(form):
   """Compiles and times one form in this process; returns a dict."""
   import keras
   import numpy as np
-  from zhang2017 import data
-  from zhang2017 import distribute
-  from zhang2017 import backends
-  from zhang2017 import batches
-  from zhang2017 import models
-  from zhang2017 import train_lib
+  from zhang2017.data import datasets as data
+  from zhang2017.training import distribute
+  from zhang2017.training import backends
+  from zhang2017.data import batches
+  from zhang2017.models import paper_models as models
+  from zhang2017.training import train_lib
   distribute.setup(0, _MIXED.value)
   ds = data.synthetic(_TRAIN_SIZE.value, _EVAL_BATCH.value)
   model = models.build(_MODEL.value, 10, ds.x_train.shape[1:])

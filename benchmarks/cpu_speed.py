@@ -40,8 +40,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from zhang2017 import batches
-from zhang2017 import config as config_lib
+from zhang2017.data import batches
+from zhang2017.training import config as config_lib
 
 # path -> (framework, bf16)
 PATHS = {'tf_fp32': ('tensorflow', False), 'tf_bf16': ('tensorflow', True),
@@ -106,7 +106,11 @@ def _timed(n, train_epoch, evaluate):
 def _project(name, bf16):
   """The project's path for the current Keras backend."""
   import keras
-  from zhang2017 import backends, data, distribute, models, train_lib
+  from zhang2017.training import backends
+  from zhang2017.data import datasets as data
+  from zhang2017.training import distribute
+  from zhang2017.models import paper_models as models
+  from zhang2017.training import train_lib
   from benchmarks.flops import forward_flops
   x, y, xt, yt = _data(name)
   ds = data.Dataset('random', x, y, xt, yt, 10, 'random uint8')
@@ -244,7 +248,7 @@ def main(argv):
   if _WORKER.value:
     print('RESULT ' + json.dumps(_worker(_WORKER.value)), flush=True)
     return
-  from zhang2017 import results
+  from zhang2017.training import results
   has_torch = importlib.util.find_spec('torch') is not None
   paths = [p for p in _PATHS.value if has_torch or PATHS[p][0] != 'torch']
   cpu = results.cpu_description()

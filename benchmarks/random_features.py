@@ -24,10 +24,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from zhang2017 import data
-from zhang2017 import gram as gram_lib
-from zhang2017 import kernel_lib
-from zhang2017 import random_features
+from zhang2017.data import datasets as data
+from zhang2017.theory import gram as gram_lib
+from zhang2017.theory import kernel_lib
+from zhang2017.theory import random_features
 
 _N = flags.DEFINE_integer('n', 2000, 'Training images to time on.')
 _GRAM_N = flags.DEFINE_integer(

@@ -26,12 +26,12 @@ from absl import flags
 import keras
 import numpy as np
 
-from zhang2017 import config as config_lib
-from zhang2017 import distribute
-from zhang2017 import models
-from zhang2017 import results
-from zhang2017 import train_lib
-from zhang2017 import backends
+from zhang2017.training import config as config_lib
+from zhang2017.training import distribute
+from zhang2017.models import paper_models as models
+from zhang2017.training import results
+from zhang2017.training import train_lib
+from zhang2017.training import backends
 from benchmarks.flops import forward_flops
 
 _MODELS = flags.DEFINE_list('models', ['inception_small', 'alexnet_small',

@@ -2,7 +2,7 @@
 
 The reference a user would write instead of the project, for
 benchmarks/cpu_speed.py: the layer shapes and trainable parameter counts of
-zhang2017/models.py, the same preprocessing inside the model (scale to
+zhang2017/models/paper_models.py, the same preprocessing inside the model (scale to
 [0, 1], centre crop 28, per-image standardization), raw NHWC uint8 images in
 (read as channels-last NCHW, so no copy), and PyTorch's own layers
 (`BatchNorm2d`, `LocalResponseNorm`). Only speed is compared: initializers

@@ -12,10 +12,10 @@ from PIL import Image
 
 import testutil
 from zhang2017 import cli
-from zhang2017 import config as config_lib
-from zhang2017 import data
-from zhang2017 import readers
-from zhang2017 import train_lib
+from zhang2017.training import config as config_lib
+from zhang2017.data import datasets as data
+from zhang2017.data import readers
+from zhang2017.training import train_lib
 from zhang2017.errors import UserError
 
 

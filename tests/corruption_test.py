@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from zhang2017 import corruption
-from zhang2017 import data
+from zhang2017.data import corruption
+from zhang2017.data import datasets as data
 
 
 def _ds(n=5000, seed=0):

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import testutil
-from zhang2017 import data
+from zhang2017.data import datasets as data
 
 DATA = testutil.data_dir()
 

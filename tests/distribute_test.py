@@ -11,8 +11,8 @@ import tensorflow as tf
 
 import testutil
 from zhang2017 import cli
-from zhang2017 import results
-from zhang2017 import train_lib
+from zhang2017.training import results
+from zhang2017.training import train_lib
 
 DATA = testutil.data_dir()
 

@@ -78,9 +78,9 @@ def _no_runs(*args, **kwargs):
   return 0, 0  # (failed, cut): every run would start a training process.
 
 
-STOP = {'zhang2017.train': ('zhang2017.train_lib', 'epoch_order',
+STOP = {'zhang2017.train': ('zhang2017.training.train_lib', 'epoch_order',
                             _stop_training),
-        'zhang2017.sweep': ('zhang2017.sweep_lib', 'run_all', _no_runs)}
+        'zhang2017.sweep': ('zhang2017.sweeps.sweep_lib', 'run_all', _no_runs)}
 
 
 def cases(module_name):

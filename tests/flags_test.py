@@ -13,9 +13,9 @@ from absl.testing import absltest
 
 import testutil
 from zhang2017 import cli
-from zhang2017 import config as config_lib
-from zhang2017 import paper
-from zhang2017 import report_lib
+from zhang2017.training import config as config_lib
+from zhang2017.reporting import paper
+from zhang2017.reporting import report_lib
 
 FLAGS_DIR = os.path.join(testutil.ROOT, 'flags')
 

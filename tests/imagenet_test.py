@@ -7,8 +7,8 @@ from PIL import Image
 import tensorflow as tf
 
 import testutil
-from zhang2017 import imagenet
-from zhang2017 import results
+from zhang2017.data import imagenet
+from zhang2017.training import results
 
 SYNSETS = ('n01440764', 'n01443537', 'n01484850')
 

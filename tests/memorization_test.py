@@ -5,7 +5,7 @@ import os
 from absl.testing import absltest
 import numpy as np
 
-from zhang2017 import memorization
+from zhang2017.training import memorization
 from zhang2017.errors import UserError
 
 # Correctness of six examples at four per-epoch evaluations (rows: epochs).

@@ -17,8 +17,8 @@ cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from zhang2017 import config as config_lib
-from zhang2017 import train_lib
+from zhang2017.training import config as config_lib
+from zhang2017.training import train_lib
 
 strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
 cfg = config_lib.Config(model='inception_small')

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from zhang2017 import layers as zlayers
-from zhang2017 import models
+from zhang2017.models import layers as zlayers
+from zhang2017.models import paper_models as models
 from zhang2017.errors import UserError
 
 

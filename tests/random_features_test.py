@@ -8,9 +8,9 @@ import numpy as np
 import tensorflow as tf
 
 import testutil
-from zhang2017 import gram as gram_lib
-from zhang2017 import kernel_lib
-from zhang2017 import random_features as rf
+from zhang2017.theory import gram as gram_lib
+from zhang2017.theory import kernel_lib
+from zhang2017.theory import random_features as rf
 from zhang2017.errors import UserError
 
 DATA = testutil.data_dir()

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 import testutil
-from zhang2017 import figures
-from zhang2017 import memorization
-from zhang2017 import report_lib
-from zhang2017 import report_memorization
-from zhang2017 import report_theory
-from zhang2017 import results
+from zhang2017.reporting import figures
+from zhang2017.training import memorization
+from zhang2017.reporting import report_lib
+from zhang2017.reporting import report_memorization
+from zhang2017.reporting import report_theory
+from zhang2017.training import results
 
 FLAGS_DIR = os.path.join(testutil.ROOT, 'flags')
 

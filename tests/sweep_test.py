@@ -9,7 +9,7 @@ import time
 from absl.testing import absltest
 
 import testutil
-from zhang2017 import sweep_lib
+from zhang2017.sweeps import sweep_lib
 
 
 def _write_flags(root, rows, flags_by_row=None):

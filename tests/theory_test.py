@@ -11,10 +11,10 @@ from scipy.linalg import solve_triangular
 import tensorflow as tf
 
 import testutil
-from zhang2017 import data
-from zhang2017 import expressivity_lib
-from zhang2017 import kernel_lib
-from zhang2017 import wavelets
+from zhang2017.data import datasets as data
+from zhang2017.theory import expressivity_lib
+from zhang2017.theory import kernel_lib
+from zhang2017.theory import wavelets
 
 DATA = testutil.data_dir()
 
@@ -50,7 +50,8 @@ class FiniteSampleTest(tf.test.TestCase):
     self.assertAllEqual(np.rint(pred), ds.y_train)
 
   def test_keras_model_on_jax_needs_x64_and_then_fits(self):
-    code = ('import numpy as np; from zhang2017 import data, expressivity_lib; '
+    code = ('import numpy as np; from zhang2017.data import datasets as data; '
+            'from zhang2017.theory import expressivity_lib; '
             'ds = data.synthetic(n_train=300, seed=2); '
             'net = expressivity_lib.fit(ds.x_train, ds.y_train, seed=0); '
             'm = expressivity_lib.keras_model(net["a"], net["b"], net["w"]); '

@@ -13,11 +13,11 @@ import tensorflow as tf
 
 import testutil
 from zhang2017 import cli
-from zhang2017 import config as config_lib
-from zhang2017 import checkpoint
-from zhang2017 import memorization
-from zhang2017 import results
-from zhang2017 import train_lib
+from zhang2017.training import config as config_lib
+from zhang2017.training import checkpoint
+from zhang2017.training import memorization
+from zhang2017.training import results
+from zhang2017.training import train_lib
 from zhang2017.errors import UserError
 
 DATA = testutil.data_dir()

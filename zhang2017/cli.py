@@ -11,7 +11,7 @@ import typing
 from absl import app
 from absl import flags
 
-from zhang2017 import config as config_lib
+from zhang2017.training import config as config_lib
 from zhang2017.errors import UserError
 
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,

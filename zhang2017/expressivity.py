@@ -24,11 +24,11 @@ cli.quiet_import_keras()
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
-from zhang2017 import config as config_lib
-from zhang2017 import corruption
-from zhang2017 import data
-from zhang2017 import expressivity_lib
-from zhang2017 import results
+from zhang2017.training import config as config_lib
+from zhang2017.data import corruption
+from zhang2017.data import datasets as data
+from zhang2017.theory import expressivity_lib
+from zhang2017.training import results
 
 _DATASET = flags.DEFINE_enum('dataset', 'cifar10', ['cifar10', 'mnist'],
                              'Dataset (all training images).')

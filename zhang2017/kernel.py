@@ -6,7 +6,7 @@ r"""Section 5: minimum-norm kernel interpolation on a whole training set.
       --preprocessing=random_features --filters=2048
 
 Solves K alpha = y (one-hot y; K + l2 I with --l2) on all training points
-with a tiled Cholesky (see kernel_lib.py), then prints test error,
+with a tiled Cholesky (see theory/kernel_lib.py), then prints test error,
 the RKHS norm of the interpolant, solve time and peak memory, and writes
 result.json (default results/theory/kernel-<dataset>-<kernel>-[wavelet-|
 rf<filters>-]g<gamma>, or -median, then -l2<l2>, -f64 with
@@ -40,12 +40,12 @@ cli.quiet_import_keras()
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
-from zhang2017 import config as config_lib
-from zhang2017 import data
-from zhang2017 import gram as gram_lib
-from zhang2017 import kernel_lib
-from zhang2017 import results
-from zhang2017 import wavelets
+from zhang2017.training import config as config_lib
+from zhang2017.data import datasets as data
+from zhang2017.theory import gram as gram_lib
+from zhang2017.theory import kernel_lib
+from zhang2017.training import results
+from zhang2017.theory import wavelets
 from zhang2017.errors import UserError
 
 PAPER = {'mnist': 'test error 1.2%, norm about 220 (kernel unstated)',

@@ -12,8 +12,8 @@ import os
 from absl import flags
 
 from zhang2017 import cli
-from zhang2017 import report_lib
-from zhang2017 import results
+from zhang2017.reporting import report_lib
+from zhang2017.training import results
 
 _RESULTS_DIR = flags.DEFINE_string('results_dir', None,
                                    'Default: <repo>/results.')

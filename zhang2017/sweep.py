@@ -26,9 +26,9 @@ import sys
 from absl import flags
 
 from zhang2017 import cli
-from zhang2017 import results
-from zhang2017 import slurm_lib
-from zhang2017 import sweep_lib
+from zhang2017.training import results
+from zhang2017.sweeps import slurm_lib
+from zhang2017.sweeps import sweep_lib
 from zhang2017.errors import UserError
 
 _EXPERIMENT = flags.DEFINE_string(

@@ -19,8 +19,8 @@ from zhang2017 import cli
 
 cli.quiet_import_keras()
 
-from zhang2017 import results
-from zhang2017 import train_lib
+from zhang2017.training import results
+from zhang2017.training import train_lib
 
 cli.define_config_flags()
 flags.adopt_module_key_flags(cli)  # --help lists them (defined in cli).

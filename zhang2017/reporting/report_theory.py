@@ -5,9 +5,9 @@ import glob
 import json
 import os
 
-from zhang2017 import kernel_lib
-from zhang2017 import paper
-from zhang2017 import results
+from zhang2017.theory import kernel_lib
+from zhang2017.reporting import paper
+from zhang2017.training import results
 
 
 def _load_theory(results_dir):

@@ -24,8 +24,8 @@ import zipfile
 
 import numpy as np
 
-from zhang2017 import readers
-from zhang2017 import results
+from zhang2017.data import readers
+from zhang2017.training import results
 from zhang2017.errors import UserError
 
 DATASETS = ('cifar10', 'mnist', 'imagenet')

@@ -3,7 +3,7 @@ and TensorBoard scalars (history.csv holds the same numbers)."""
 
 import keras
 
-from zhang2017 import results
+from zhang2017.training import results
 
 # Training images per second on a 2-core CPU, batch 128 (TensorFlow:
 # ../shared/FACTS.md; JAX: benchmarks/speed.py here, one step per call):

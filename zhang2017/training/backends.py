@@ -23,7 +23,7 @@ import sys
 import keras
 import numpy as np
 
-from zhang2017 import batches
+from zhang2017.data import batches
 
 
 def _loss_fn():

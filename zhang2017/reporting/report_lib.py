@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from zhang2017 import cli
-from zhang2017 import figures
-from zhang2017 import paper
-from zhang2017 import report_memorization
-from zhang2017 import report_theory
-from zhang2017 import results
+from zhang2017.reporting import figures
+from zhang2017.reporting import paper
+from zhang2017.reporting import report_memorization
+from zhang2017.reporting import report_theory
+from zhang2017.training import results
 
 # Flags a paper row's run may differ in from the row's flagfile: where it
 # runs and its seed (seeds are pooled), how evaluation is batched, and the

@@ -23,17 +23,17 @@ import time
 import keras
 import numpy as np
 
-from zhang2017 import backends
-from zhang2017 import checkpoint
-from zhang2017 import config as config_lib
-from zhang2017 import corruption
-from zhang2017 import data as data_lib
-from zhang2017 import distribute
-from zhang2017 import imagenet
-from zhang2017 import memorization
-from zhang2017 import models
-from zhang2017 import progress
-from zhang2017 import results
+from zhang2017.training import backends
+from zhang2017.training import checkpoint
+from zhang2017.training import config as config_lib
+from zhang2017.data import corruption
+from zhang2017.data import datasets as data_lib
+from zhang2017.training import distribute
+from zhang2017.data import imagenet
+from zhang2017.training import memorization
+from zhang2017.models import paper_models as models
+from zhang2017.training import progress
+from zhang2017.training import results
 from zhang2017.errors import UserError
 
 def prepare_data(cfg):

@@ -10,8 +10,8 @@ Outputs are logits (float32 even under mixed precision).
 import keras
 from keras import layers
 
-from zhang2017 import layers as zlayers
-from zhang2017.config import MODELS  # pylint: disable=unused-import
+from zhang2017.models import layers as zlayers
+from zhang2017.training.config import MODELS  # pylint: disable=unused-import
 from zhang2017.errors import UserError
 
 PAPER_PARAMS = {

@@ -26,8 +26,8 @@ import os
 import keras
 import numpy as np
 
-from zhang2017 import batches
-from zhang2017 import data
+from zhang2017.data import batches
+from zhang2017.data import datasets as data
 from zhang2017.errors import UserError
 
 IMAGE_SIZE = 299

@@ -9,8 +9,8 @@ import os
 
 import pandas as pd
 
-from zhang2017 import paper
-from zhang2017 import results
+from zhang2017.reporting import paper
+from zhang2017.training import results
 
 # Figure 1b: "time to fit" is the first step at which inference-mode training
 # accuracy reaches this fraction (the paper's MLP 1x512 itself stops at 99.34%

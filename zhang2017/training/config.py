@@ -11,8 +11,8 @@ import math
 import os
 from typing import Optional
 
-from zhang2017 import corruption
-from zhang2017 import data
+from zhang2017.data import corruption
+from zhang2017.data import datasets as data
 from zhang2017.errors import UserError
 
 # The architectures `models.build` knows (named here so that reading a

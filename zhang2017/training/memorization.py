@@ -29,7 +29,7 @@ writes the same record as an uninterrupted one.
 
 import numpy as np
 
-from zhang2017 import results
+from zhang2017.training import results
 from zhang2017.errors import UserError
 
 FILE = results.EXAMPLES

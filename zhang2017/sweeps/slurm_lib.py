@@ -20,8 +20,8 @@ import socket
 import subprocess
 import time
 
-from zhang2017 import results
-from zhang2017 import sweep_lib
+from zhang2017.training import results
+from zhang2017.sweeps import sweep_lib
 from zhang2017.errors import UserError
 
 JOB_FILE = 'slurm_job'  # In a run folder: the array task that last ran it.

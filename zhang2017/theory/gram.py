@@ -15,9 +15,9 @@ import zipfile
 
 import numpy as np
 
-from zhang2017 import kernel_lib
-from zhang2017 import random_features
-from zhang2017 import results
+from zhang2017.theory import kernel_lib
+from zhang2017.theory import random_features
+from zhang2017.training import results
 from zhang2017.errors import UserError
 
 

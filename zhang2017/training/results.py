@@ -29,7 +29,8 @@ RESULT_KEYS = (
     'train_eval_size', 'test_size', 'params', 'weights_fingerprint', 'flags',
     'corruption', 'provenance')
 # The repository's root: default home of flags/ and results/.
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(_PACKAGE)
 
 
 def atomic_write(path, text):
@@ -102,7 +103,7 @@ def git_commit():
   """
   if os.environ.get('ZHANG2017_GIT_COMMIT'):
     return os.environ['ZHANG2017_GIT_COMMIT']
-  here = os.path.dirname(os.path.abspath(__file__))
+  here = _PACKAGE  # 'dirty' means an edit anywhere in the package.
   try:
     def git(*args):
       return subprocess.run(('git',) + args, cwd=here, capture_output=True,

@@ -12,9 +12,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from zhang2017 import figures
-from zhang2017 import memorization
-from zhang2017 import results
+from zhang2017.reporting import figures
+from zhang2017.training import memorization
+from zhang2017.training import results
 
 # Runs made for their per-example records, beside the paper's points:
 # results/learning_order/<fig1bc row>/seed<k>/ (never a paper row's run).

@@ -14,7 +14,7 @@ import os
 import keras
 import numpy as np
 
-from zhang2017 import results
+from zhang2017.training import results
 from zhang2017.errors import UserError
 
 CHECKPOINT = 'checkpoint.npz'

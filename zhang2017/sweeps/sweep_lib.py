@@ -19,8 +19,8 @@ import tarfile
 import time
 
 from zhang2017 import cli
-from zhang2017 import paper
-from zhang2017 import results
+from zhang2017.reporting import paper
+from zhang2017.training import results
 from zhang2017.errors import UserError
 
 # `also`: rows of other experiments that are the same run (same flags).

@@ -1,0 +1,1 @@
+"""The datasets: readers of the CIFAR-10/MNIST/ImageNet copies, the corruptions, batches."""

@@ -1,0 +1,1 @@
+"""The models: the paper's architectures and their layers."""

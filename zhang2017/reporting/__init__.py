@@ -1,0 +1,1 @@
+"""Tables and figures regenerated from result files, beside the paper's numbers."""

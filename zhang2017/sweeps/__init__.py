@@ -1,0 +1,1 @@
+"""Many runs: the plan, local queues and Slurm."""

@@ -1,0 +1,1 @@
+"""The paper's theory and linear-model sections: Theorem 1, kernels, random features."""

@@ -1,0 +1,1 @@
+"""One training loop and what it needs: config, trainers, checkpoints, results."""
