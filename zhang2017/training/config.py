@@ -85,9 +85,10 @@ class Config:
   eval_batch_size: int = _field(1000, 'Batch size for evaluation (one shape '
                                 'for train and test).')
   steps_per_call: Optional[int] = _field(
-      None, 'JAX backend: training steps per compiled call (rounded down to '
-      'a divisor of the steps per epoch); 0: a whole epoch; default: 1 on a '
-      'CPU, a whole epoch on a GPU.')
+      None, 'Training steps per compiled call; 0: a whole epoch. '
+      'TensorFlow: steps per `fit` execution, default a whole epoch. JAX: '
+      'rounded down to a divisor of the steps per epoch; default 1 on a '
+      'CPU, a whole epoch on a GPU. The numbers do not depend on it.')
   mixed_precision: bool = _field(False, 'bfloat16 compute (float32 weights).')
   output_dir: Optional[str] = _field(
       None, 'Run folder: result.json, history.csv, tb/ (default: '
