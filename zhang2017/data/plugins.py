@@ -112,7 +112,8 @@ def scan_folder(path):
       raise UserError(f'{spec}: {split}/ holds no class folders; put the '
                       f'images in {split}/<class>/, one folder per class')
   if classes['train'] != classes['test']:
-    only = [f'only in {s}/: {", ".join(sorted(set(classes[s]) - set(classes[o]))) or "-"}'
+    only = [f'only in {s}/: '
+            f'{", ".join(sorted(set(classes[s]) - set(classes[o]))) or "-"}'
             for s, o in (('train', 'test'), ('test', 'train'))]
     raise UserError(f'{spec}: test classes differ from training classes '
                     f'({"; ".join(only)}); give train/ and test/ the same '
