@@ -31,7 +31,8 @@ SOME_FLAGS = {
 }
 # String flags that are not paths; any other string flag must be a path
 # (named *_dir, *_cache or *_to) so that the probe tries it.
-NOT_PATHS = {'experiment', 'slurm_partition', 'slurm_mem'}
+# (--dataset's folder:PATH form: its bad folders are in plugins_data_test.py.)
+NOT_PATHS = {'experiment', 'slurm_partition', 'slurm_mem', 'dataset'}
 # The binaries that print `run folder: <dir>` first.
 RUN_BINARIES = {'train', 'expressivity', 'kernel'}
 

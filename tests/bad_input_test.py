@@ -56,10 +56,12 @@ class InProcessTest(absltest.TestCase):
     self.assertFalse(os.path.exists(os.path.join(out, 'history.csv')))
 
   def test_unknown_names(self):
-    for flag in ('--labels=bogus', '--model=nope', '--dataset=svhn',
-                 '--pixels=inverted'):
+    for flag in ('--labels=bogus', '--model=nope', '--pixels=inverted'):
       with self.subTest(flag):
         self.check([flag], 'should be one of')
+    # --dataset also takes tfds:, folder: and module:function forms.
+    self.check(['--dataset=svhn'], '^--dataset=svhn is not known; use one '
+               'of cifar10, mnist, imagenet, tfds:NAME')
 
   def test_out_of_range_numbers(self):
     for args, expect in (

@@ -9,6 +9,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # README's quick start exports KERAS_BACKEND=jax): TensorFlow in-process and
 # in every subprocess that does not name another.
 os.environ['KERAS_BACKEND'] = 'tensorflow'
+# Never download a dataset, even on a machine with internet (subprocesses
+# inherit it); the online path is tested with mocks (plugins_data_test.py).
+os.environ['ZHANG2017_DOWNLOAD'] = '0'
 # Decoded-dataset cache for this session only (subprocesses inherit it).
 os.environ.setdefault('ZHANG2017_CACHE_DIR', tempfile.mkdtemp(
     prefix='zhang2017-cache-'))

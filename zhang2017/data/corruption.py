@@ -50,13 +50,22 @@ def shuffle_pixels(images, perm):
   return images.reshape(n, h * w, c)[:, perm].reshape(n, h, w, c)
 
 
-def random_pixels(images, rng):
-  """Applies an independent permutation of spatial positions to each image."""
+def random_pixels(images, rng, draws_per_chunk=1 << 22):
+  """Applies an independent permutation of spatial positions to each image.
+
+  The permutations are argsorts of uniform draws, made for a chunk of images
+  at a time (about `draws_per_chunk` draws: 32 MB, whatever the image size)
+  from the one stream, so they are those of a single (N, H * W) draw.
+  """
   n, h, w, c = images.shape
-  perms = np.argsort(rng.random((n, h * w)), axis=1)
   flat = images.reshape(n, h * w, c)
-  return np.take_along_axis(flat, perms[:, :, None], axis=1).reshape(
-      n, h, w, c)
+  out = np.empty_like(flat)
+  step = max(1, draws_per_chunk // (h * w))
+  for i in range(0, n, step):
+    perms = np.argsort(rng.random((min(step, n - i), h * w)), axis=1)
+    out[i:i + step] = np.take_along_axis(flat[i:i + step], perms[:, :, None],
+                                         axis=1)
+  return out.reshape(n, h, w, c)
 
 
 def gaussian_like(images, mean, std, rng):

@@ -8,30 +8,39 @@
 * mnist: the four IDX files (`.gz` or plain);
 
 each directly in `data_dir` or in `data_dir/<name>/`. Without a local copy it
-falls back to a prepared tfds dataset under `data_dir` (never downloads).
+falls back to a prepared tfds dataset under `data_dir`, and to preparing one
+there with tfds when online (`tfds_datasets.download`).
 `data_dir` defaults to `$ZHANG2017_DATA_DIR`, then to tfds' default directory.
+The user's datasets (`tfds:NAME`, `folder:PATH`, `package.module:function`)
+are read in `plugins.py`.
 
-The file formats are read in `readers.py`. Decoded arrays are cached as `.npz` (keyed by the source files' sha256) in
-`$ZHANG2017_CACHE_DIR` or `~/.cache/zhang2017`, so the JPEG copy of CIFAR-10
+The file formats are read in `readers.py`. Decoded arrays are cached as
+`.npz` (keyed by the source files' sha256) in `$ZHANG2017_CACHE_DIR` or
+`~/.cache/zhang2017`, so the JPEG copy of CIFAR-10 (or a user's image folder)
 is decoded once per machine. ImageNet is streamed: see `imagenet.py`.
 """
 
 import dataclasses
 import hashlib
 import os
+import sys
 from typing import Optional
 import zipfile
 
 import numpy as np
 
+from zhang2017.data import plugins
 from zhang2017.data import readers
+from zhang2017.data import tfds_datasets
 from zhang2017.training import results
 from zhang2017.errors import UserError
 
-DATASETS = ('cifar10', 'mnist', 'imagenet')
+DATASETS = plugins.BUILTIN  # And tfds:NAME, folder:PATH, module:function.
 _NUM_CLASSES = {'cifar10': 10, 'mnist': 10, 'imagenet': 1000}
 _DATA_HINT = ('pass --data_dir=DIR or set ZHANG2017_DATA_DIR to a folder '
               'holding the dataset (e.g. ../shared/data)')
+_TFDS_HINT = ('prepare it there (tfds build NAME --data_dir=DIR) and pass '
+              '--data_dir=DIR or set ZHANG2017_DATA_DIR to that folder')
 
 
 @dataclasses.dataclass
@@ -71,12 +80,28 @@ def default_data_dir(data_dir=None):
   return data_dir or os.environ.get('ZHANG2017_DATA_DIR') or None
 
 
-def load(name, data_dir=None):
+def check_spec(spec):
+  """Checks a `--dataset` value's syntax, loading nothing (`plugins.parse`).
+
+  Raises:
+    UserError: an unknown name or a malformed form, in one line.
+  """
+  plugins.check_spec(spec)
+
+
+def _stderr(line):
+  print(line, file=sys.stderr, flush=True)
+
+
+def load(name, data_dir=None, log=_stderr):
   """Loads a whole in-memory dataset.
 
   Args:
-    name: 'cifar10' or 'mnist'.
+    name: a `--dataset` value other than 'imagenet': 'cifar10', 'mnist',
+      'tfds:NAME[/CONFIG]', 'folder:PATH' or 'package.module:function'
+      (`plugins.py`).
     data_dir: folder to search; see the module docstring.
+    log: where the line announcing a download goes.
 
   Returns:
     A `Dataset`.
@@ -84,22 +109,45 @@ def load(name, data_dir=None):
   Raises:
     UserError: unknown name, missing folder, or a damaged file.
   """
-  if name not in ('cifar10', 'mnist'):
-    raise UserError(f'unknown dataset {name!r} for in-memory loading; '
-                    'use --dataset=cifar10 or --dataset=mnist')
+  kind, arg = plugins.parse(name)
+  if name == 'imagenet':
+    raise UserError('--dataset=imagenet is streamed, not loaded in memory; '
+                    'use --dataset=cifar10 or --dataset=mnist here')
+  if kind == 'folder':
+    root, classes, files = plugins.scan_folder(arg)
+    key = plugins.folder_key(root, files)
+    return _cached(name, 'folder', key,
+                   f'folder {os.path.abspath(root)} (sha256 {key})',
+                   len(classes), lambda: plugins.read_folder(arg, root, files))
+  if kind == 'function':
+    arrays, num_classes, source = plugins.call_function(arg)
+    return Dataset(name, *arrays, num_classes, source)
   data_dir = default_data_dir(data_dir)
   if data_dir is not None and os.path.isfile(data_dir):
     raise UserError(f'--data_dir={data_dir} is a file; pass the folder that '
                     f'holds it (--data_dir={os.path.dirname(data_dir) or "."})')
   if data_dir is not None and not os.path.isdir(data_dir):
     raise UserError(f'data directory {data_dir!r} does not exist; {_DATA_HINT}')
+  if kind == 'tfds':
+    arrays, num_classes, source = tfds_datasets.load_tfds(
+        arg, data_dir, _TFDS_HINT, f'no prepared {arg}/<version>/')
+    return Dataset(name, *arrays, num_classes, source)
   dirs = [] if data_dir is None else [data_dir, os.path.join(data_dir, name)]
   for d in dirs:
     found = readers.find(name, d)
     if found:
       reader, paths = found
-      return _cached(name, paths, reader)
-  arrays, source = readers.load_tfds(name, data_dir, _DATA_HINT)
+      key = hashlib.sha256(''.join(_sha256(p) for p in paths).encode())
+      key = key.hexdigest()[:16]
+      source = ', '.join(os.path.basename(p.rstrip('/')) for p in paths)
+      return _cached(name, name, key, f'{source} (sha256 {key})',
+                     _NUM_CLASSES[name], lambda: reader(*paths), paths[0])
+  try:
+    arrays, _, source = tfds_datasets.load_tfds(name, data_dir, _DATA_HINT)
+  except UserError:
+    if not tfds_datasets.download(name, data_dir, log):
+      raise
+    arrays, _, source = tfds_datasets.load_tfds(name, data_dir, _DATA_HINT)
   return Dataset(name, *arrays, _NUM_CLASSES[name], source)
 
 
@@ -125,24 +173,20 @@ def cache_dir():
       os.path.expanduser('~'), '.cache', 'zhang2017')
 
 
-def _cached(name, paths, reader):
-  digest = hashlib.sha256(''.join(_sha256(p) for p in paths).encode())
-  key = digest.hexdigest()[:16]
-  source = ', '.join(os.path.basename(p.rstrip('/')) for p in paths)
-  source = f'{source} (sha256 {key})'
-  cache = os.path.join(cache_dir(), f'{name}-{key}.npz')
+def _cached(name, prefix, key, source, num_classes, read, where=None):
+  """The arrays of `read()`, from `<cache_dir>/<prefix>-<key>.npz` when there."""
+  cache = os.path.join(cache_dir(), f'{prefix}-{key}.npz')
   if os.path.exists(cache):
     try:
       with np.load(cache) as z:
         arrays = {k: z[k] for k in ('x_train', 'y_train', 'x_test', 'y_test')}
-      return Dataset(name, num_classes=_NUM_CLASSES[name], source=source,
-                     **arrays)
+      return Dataset(name, num_classes=num_classes, source=source, **arrays)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
       pass  # A damaged cache is rebuilt below.
-  xtr, ytr, xte, yte = reader(*paths)
+  xtr, ytr, xte, yte = read()
   ds = Dataset(name, xtr, ytr.astype(np.int64), xte, yte.astype(np.int64),
-               _NUM_CLASSES[name], source)
-  _check(ds, paths)
+               num_classes, source)
+  _check(ds, where or name)
   try:
     os.makedirs(os.path.dirname(cache), exist_ok=True)
     results.atomic_savez(cache, x_train=ds.x_train, y_train=ds.y_train,
@@ -152,14 +196,14 @@ def _cached(name, paths, reader):
   return ds
 
 
-def _check(ds, paths):
+def _check(ds, where):
   for split in ('train', 'test'):
     x, y = getattr(ds, f'x_{split}'), getattr(ds, f'y_{split}')
     if len(x) != len(y) or len(x) == 0:
-      raise UserError(f'{paths[0]}: {split} split has {len(x)} images and '
+      raise UserError(f'{where}: {split} split has {len(x)} images and '
                       f'{len(y)} labels; replace the damaged file')
     if y.min() < 0 or y.max() >= ds.num_classes:
-      raise UserError(f'{paths[0]}: {split} labels outside 0..'
+      raise UserError(f'{where}: {split} labels outside 0..'
                       f'{ds.num_classes - 1}; replace the damaged file')
 
 

@@ -1,11 +1,11 @@
 """File formats of the in-memory datasets: each reader returns
 (x_train, y_train, x_test, y_test) numpy arrays, or raises a one-line
-UserError that names the damaged file.
+UserError that names the damaged file. (tfds: `tfds_datasets.py`; the
+user's image folders: `plugins.py`.)
 
 `find(name, folder)` says which reader applies to the files in a folder.
 """
 
-import glob
 import gzip
 import io
 import os
@@ -169,32 +169,3 @@ def _read_mnist(xtr, ytr, xte, yte):
       a = a[..., None]
     out.append(a)
   return tuple(out)
-
-
-# ---------------------------------------------------------------- tfds
-
-
-def load_tfds(name, data_dir, hint):
-  """A tfds dataset prepared under data_dir (never downloads): (arrays, source)."""
-  root = data_dir or os.path.join(os.path.expanduser('~'), 'tensorflow_datasets')
-  # Look before calling tfds: it logs warnings about (and may create)
-  # version folders for datasets that are not there.
-  prepared = glob.glob(os.path.join(root, name, '*', 'dataset_info.json'))
-  if not prepared:
-    raise UserError(f'no {name} data found in {root} (no local files, no '
-                    f'prepared tfds dataset); {hint}')
-  try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    raise UserError(f'{root} holds a tfds {name} dataset but '
-                    'tensorflow_datasets is not installed; pip install '
-                    'tensorflow-datasets') from None
-  builder = tfds.builder_from_directory(os.path.dirname(sorted(prepared)[-1]))
-  arrays = []
-  for split in ('train', 'test'):
-    ds = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-    arrays += [ds['image'], ds['label']]
-  xtr, ytr, xte, yte = arrays
-  return ((np.asarray(xtr, np.uint8), np.asarray(ytr, np.int64),
-           np.asarray(xte, np.uint8), np.asarray(yte, np.int64)),
-          f'tfds {name} in {builder.data_dir}')

@@ -45,7 +45,12 @@ class Config:
   Each field is a flag of `zhang2017.train` (cli.define_config_flags), with
   the help text given here: adding a field adds the flag.
   """
-  dataset: str = _field('cifar10', 'Dataset.', data.DATASETS)
+  dataset: str = _field(
+      'cifar10', 'Dataset: cifar10, mnist, imagenet, tfds:NAME[/CONFIG] (a '
+      'tfds dataset prepared under --data_dir), folder:PATH (images in '
+      'PATH/{train,test}/<class>/*.png|jpg|jpeg) or package.module:function '
+      '(returning x_train, y_train, x_test, y_test; README "Your model, your '
+      'data").')
   data_dir: Optional[str] = _field(
       None, 'Folder with the dataset files (default: $ZHANG2017_DATA_DIR, '
       'then the tfds default).')
@@ -156,7 +161,7 @@ def validate(cfg):
     if value not in allowed:
       raise UserError(f'--{name}={value} is not known; use one of '
                       f'{", ".join(allowed)}')
-  choice('dataset', cfg.dataset, data.DATASETS)
+  data.check_spec(cfg.dataset)
   choice('model', cfg.model, MODELS)
   choice('labels', cfg.labels, corruption.LABEL_KINDS)
   choice('pixels', cfg.pixels, corruption.PIXEL_KINDS)
