@@ -5,15 +5,19 @@ import keras
 
 from zhang2017.training import results
 
-# Training images per second on a 2-core CPU, batch 128 (TensorFlow:
-# ../shared/FACTS.md; JAX: benchmarks/speed.py here, one step per call):
+# (training, evaluation) images per second on this project's 2-core CPU,
+# batch 128, evaluation batch 1000, by backend and mixed precision: measured
+# by benchmarks/cpu_speed.py (results/benchmarks/cpu_speed-2026-12-02.txt);
 # enough to tell a user what a convolutional run costs without a GPU.
-CPU_IMAGES_PER_SECOND = {'tensorflow': {'inception_small': 285,
-                                        'inception_small_nobn': 285,
-                                        'alexnet_small': 320},
-                         'jax': {'inception_small': 34,
-                                 'inception_small_nobn': 34,
-                                 'alexnet_small': 34}}
+CPU_IMAGES_PER_SECOND = {
+    ('tensorflow', False): {'inception_small': (173, 819),
+                            'alexnet_small': (1146, 4331)},
+    ('tensorflow', True): {'inception_small': (287, 586),
+                           'alexnet_small': (2640, 4563)},
+    ('jax', False): {'inception_small': (86, 225),
+                     'alexnet_small': (403, 1639)},
+}
+_SAME_COST = {'inception_small_nobn': 'inception_small'}  # Not measured.
 
 
 class TensorBoard:
@@ -46,12 +50,14 @@ def clock(seconds):
 
 def cpu_warning(cfg, n_trained, n_eval, log):
   """One line before a long CPU run: how long it takes here, and the fix."""
-  rate = CPU_IMAGES_PER_SECOND.get(keras.backend.backend(), {}).get(cfg.model)
+  rates = CPU_IMAGES_PER_SECOND.get(
+      (keras.backend.backend(), bool(cfg.mixed_precision)), {})
+  rate = rates.get(_SAME_COST.get(cfg.model, cfg.model))
   if rate is None or not results.device_description().startswith('cpu'):
     return
-  # Inference (both splits, every epoch) runs roughly 3x faster than SGD.
-  epoch = n_trained / rate + n_eval / (3 * rate)
-  log(f'note: no GPU; {cfg.model} trains at roughly {rate} images/s on a '
-      f'2-core CPU: about {clock(epoch)} per epoch with its evaluation, up '
-      f'to {clock(epoch * cfg.epochs)} for {cfg.epochs} epochs. BUILD.md '
-      '"GPUs" says how to run it on a GPU.')
+  train, evaluate = rate
+  epoch = n_trained / train + n_eval / evaluate
+  log(f'note: no GPU; {cfg.model} trains at roughly {train} images/s and '
+      f'evaluates at {evaluate} on a 2-core CPU: about {clock(epoch)} per '
+      f'epoch with its evaluation, up to {clock(epoch * cfg.epochs)} for '
+      f'{cfg.epochs} epochs. BUILD.md "GPUs" says how to run it on a GPU.')
