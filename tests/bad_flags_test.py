@@ -32,6 +32,7 @@ SOME_FLAGS = {
 # String flags that are not paths; any other string flag must be a path
 # (named *_dir, *_cache or *_to) so that the probe tries it.
 NOT_PATHS = {'experiment', 'slurm_partition', 'slurm_mem'}
+NOT_PATHS |= {'model', 'model_kwargs'}  # A spec and a JSON object.
 # The binaries that print `run folder: <dir>` first.
 RUN_BINARIES = {'train', 'expressivity', 'kernel'}
 

@@ -17,7 +17,7 @@ from absl import flags
 
 from zhang2017 import cli
 
-cli.quiet_import_keras()
+cli.quiet_import_keras(tensorflow_too=True)
 
 from zhang2017.training import results
 from zhang2017.training import train_lib
