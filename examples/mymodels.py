@@ -15,5 +15,5 @@ def tiny_cnn(input_shape, num_classes, width=16):
   x = layers.Rescaling(1 / 255)(inputs)
   for filters in (width, 2 * width):
     x = layers.Conv2D(filters, 3, strides=2, activation='relu')(x)
-  x = layers.GlobalAveragePooling2D()(x)
+  x = layers.Flatten()(x)
   return keras.Model(inputs, layers.Dense(num_classes)(x), name='tiny_cnn')

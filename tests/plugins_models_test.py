@@ -144,6 +144,11 @@ class ModelFlagsTest(tf.test.TestCase):
     plain = config_lib.Config(model='mlp_1x512', learning_rate=0.05)
     self.assertEqual(config_lib.default_run_dir(plain),
                      'runs/cifar10-mlp_1x512-true-learning_rate0.05-seed0')
+    readme = config_lib.Config(dataset='folder:/tmp/shapes', labels='random',
+                               model='mymodels:tiny_cnn')
+    self.assertEqual(config_lib.default_run_dir(readme),
+                     'runs/folder_tmp_shapes~13776e66-mymodels_tiny_cnn~'
+                     'ac7620f5-random-seed0')
     dirs = {config_lib.default_run_dir(config_lib.Config(**kw)) for kw in (
         dict(dataset='folder:/tmp/x', model='pkg.mod:f'),
         dict(dataset='folder:/tmp_x', model='pkg.mod:f'),
