@@ -1,6 +1,8 @@
-r"""Trains one of the paper's models on (randomized) data and writes its result.
+r"""Trains a model (the paper's, resnet18, vgg11_bn or a plug-in
+package.module:function) on (randomized) data and writes its result.
 
   python -m zhang2017.train --dataset=cifar10 --labels=random
+  PYTHONPATH=examples python -m zhang2017.train --model=mymodels:tiny_cnn
   python -m zhang2017.train --flagfile=flags/table1/mlp_3x512_random.flags \
       --output_dir=/tmp/run
 
