@@ -33,6 +33,7 @@ SOME_FLAGS = {
 # (named *_dir, *_cache or *_to) so that the probe tries it.
 # (--dataset's folder:PATH form: its bad folders are in plugins_data_test.py.)
 NOT_PATHS = {'experiment', 'slurm_partition', 'slurm_mem', 'dataset'}
+NOT_PATHS |= {'model', 'model_kwargs'}  # A spec and a JSON object.
 # The binaries that print `run folder: <dir>` first.
 RUN_BINARIES = {'train', 'expressivity', 'kernel'}
 

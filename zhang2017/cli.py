@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import importlib.util
 import logging
 import math
 import os
@@ -173,18 +174,22 @@ def _stderr_to_devnull():
     os.close(devnull)
 
 
-def quiet_import_keras():
+def quiet_import_keras(tensorflow_too=False):
   """Imports Keras (and TensorFlow under it) without the C++ start-up lines.
 
   TensorFlow logs oneDNN/absl lines to stderr before it reads
   TF_CPP_MIN_LOG_LEVEL; silencing fd 2 around the import keeps a bad-input
   error to its one line. An import failure is raised again afterwards.
+  `tensorflow_too`: TensorFlow where it is installed, on any backend
+  (`keras.utils.set_random_seed` imports it, with those lines, before
+  the model's checks).
   """
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   with _stderr_to_devnull():
     try:
       import keras  # pylint: disable=g-import-not-at-top,unused-import
-      if keras.backend.backend() == 'tensorflow':
+      if keras.backend.backend() == 'tensorflow' or (
+          tensorflow_too and importlib.util.find_spec('tensorflow')):
         import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
     except ImportError as e:
       error = e

@@ -1,6 +1,8 @@
-r"""Trains one of the paper's models on (randomized) data and writes its result.
+r"""Trains a model (the paper's, resnet18, vgg11_bn or a plug-in
+package.module:function) on (randomized) data and writes its result.
 
   python -m zhang2017.train --dataset=cifar10 --labels=random
+  PYTHONPATH=examples python -m zhang2017.train --model=mymodels:tiny_cnn
   python -m zhang2017.train --flagfile=flags/table1/mlp_3x512_random.flags \
       --output_dir=/tmp/run
 
@@ -17,7 +19,7 @@ from absl import flags
 
 from zhang2017 import cli
 
-cli.quiet_import_keras()
+cli.quiet_import_keras(tensorflow_too=True)
 
 from zhang2017.training import results
 from zhang2017.training import train_lib

@@ -1,1 +1,2 @@
-"""The models: the paper's architectures and their layers."""
+"""The models: the paper's architectures, ResNet-18 and VGG-11-BN, plug-ins
+(registry.py), and their layers."""

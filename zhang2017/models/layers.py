@@ -18,7 +18,8 @@ class PerImageStandardization(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable('zhang2017')
 class Crop(keras.layers.Layer):
-  """Crops `size` x `size`: centred, or at a random place per image in training.
+  """Crops `size` x `size` (or a (height, width) `size`): centred, or at a
+  random place per image in training.
 
   Unlike `keras.layers.RandomCrop` (one offset per batch, and a resize at
   inference), every training image gets its own offset and inference is the
@@ -33,22 +34,26 @@ class Crop(keras.layers.Layer):
 
   def call(self, x, training=False):
     h, w = x.shape[1], x.shape[2]
-    s = self.size
+    sh, sw = self._hw()
     if not (self.random and training):
-      top, left = (h - s) // 2, (w - s) // 2
-      return x[:, top:top + s, left:left + s, :]
+      top, left = (h - sh) // 2, (w - sw) // 2
+      return x[:, top:top + sh, left:left + sw, :]
     batch = ops.shape(x)[0]
-    top = keras.random.randint((batch, 1), 0, h - s + 1,
+    top = keras.random.randint((batch, 1), 0, h - sh + 1,
                                seed=self.seed_generator)
-    left = keras.random.randint((batch, 1), 0, w - s + 1,
+    left = keras.random.randint((batch, 1), 0, w - sw + 1,
                                 seed=self.seed_generator)
-    rows = (top + ops.arange(s, dtype='int32')[None, :])[:, :, None, None]
-    cols = (left + ops.arange(s, dtype='int32')[None, :])[:, None, :, None]
+    rows = (top + ops.arange(sh, dtype='int32')[None, :])[:, :, None, None]
+    cols = (left + ops.arange(sw, dtype='int32')[None, :])[:, None, :, None]
     x = ops.take_along_axis(x, rows, axis=1)
     return ops.take_along_axis(x, cols, axis=2)
 
+  def _hw(self):
+    return ((self.size, self.size) if isinstance(self.size, int)
+            else tuple(self.size))
+
   def compute_output_shape(self, shape):
-    return (shape[0], self.size, self.size, shape[3])
+    return (shape[0], *self._hw(), shape[3])
 
   def get_config(self):
     return {**super().get_config(), 'size': self.size, 'random': self.random,

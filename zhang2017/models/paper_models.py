@@ -11,7 +11,9 @@ import keras
 from keras import layers
 
 from zhang2017.models import layers as zlayers
-from zhang2017.training.config import MODELS  # pylint: disable=unused-import
+from zhang2017.models.parts import classifier as _classifier
+from zhang2017.models.parts import regularizer as _reg
+from zhang2017.models.specs import PAPER as MODELS
 from zhang2017.errors import UserError
 
 PAPER_PARAMS = {
@@ -26,19 +28,6 @@ PAPER_PARAMS = {
 def count_params(model):
   """Number of trainable parameters."""
   return int(sum(int(keras.ops.size(w)) for w in model.trainable_weights))
-
-
-def _reg(weight_decay):
-  # TF1-style wd * l2_loss(w) = wd * sum(w^2) / 2 on kernels, coupled with
-  # momentum like the paper's TensorFlow code; see README "Weight decay".
-  return keras.regularizers.l2(weight_decay / 2) if weight_decay else None
-
-
-def _classifier(x, num_classes, dropout, wd):
-  if dropout:
-    x = layers.Dropout(dropout)(x)
-  return layers.Dense(num_classes, kernel_regularizer=_reg(wd),
-                      dtype='float32', name='logits')(x)
 
 
 def _preprocess(inputs, crop, random_crop, augment, seed):

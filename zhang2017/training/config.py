@@ -7,18 +7,20 @@ module does not import Keras.
 """
 
 import dataclasses
+import hashlib
 import math
 import os
+import re
 from typing import Optional
 
 from zhang2017.data import corruption
 from zhang2017.data import datasets as data
+from zhang2017.models import specs as model_specs
 from zhang2017.errors import UserError
 
-# The architectures `models.build` knows (named here so that reading a
-# configuration needs no Keras).
-MODELS = ('inception_small', 'inception_small_nobn', 'alexnet_small',
-          'mlp_1x512', 'mlp_3x512', 'inception_v3')
+# The paper's architectures (`paper_models.build`); `model_specs` names the
+# others --model takes (reading a configuration needs no Keras).
+MODELS = model_specs.PAPER
 # numpy's legacy seeding (keras.utils.set_random_seed) takes 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
 # Appendix A: 0.1 for Inception, 0.01 for AlexNet and the MLPs.
@@ -30,6 +32,10 @@ PAPER_LEARNING_RATE = {
     'mlp_3x512': 0.01,
     'inception_v3': 0.1,
 }
+# Every other model (resnet18, vgg11_bn, plug-ins): 0.1 threw VGG-11-BN to
+# chance where 0.01 learns (README "Your model, your data").
+PLUGIN_LEARNING_RATE = 0.01
+_SAFE = re.compile(r'^[\w.=+-]+$', re.ASCII)
 
 
 def _field(default, help_text, choices=None):
@@ -54,8 +60,15 @@ class Config:
   data_dir: Optional[str] = _field(
       None, 'Folder with the dataset files (default: $ZHANG2017_DATA_DIR, '
       'then the tfds default).')
-  model: str = _field('inception_small', 'Architecture (PAPER.md section 3).',
-                      MODELS)
+  model: str = _field(
+      'inception_small', 'Architecture: the paper\'s (PAPER.md section 3) '
+      f'{", ".join(MODELS)}; the CIFAR {", ".join(model_specs.MORE)}; or a '
+      'plug-in package.module:function, build(input_shape, num_classes, '
+      '**kwargs) -> keras.Model of raw 0..255 images to logits, imported '
+      'from PYTHONPATH (README "Your model, your data").')
+  model_kwargs: Optional[str] = _field(
+      None, 'JSON object of keyword arguments for a plug-in --model\'s '
+      'function, e.g. \'{"width": 64}\'.')
   labels: str = _field('true', 'true, partial (with --corrupt_prob) or '
                        'random.', corruption.LABEL_KINDS)
   corrupt_prob: float = _field(
@@ -63,18 +76,21 @@ class Config:
       'with --labels=partial).')
   pixels: str = _field('none', 'Image randomization.', corruption.PIXEL_KINDS)
   random_crop: bool = _field(False, 'Random 28x28 training crops (test: '
-                             'centre crop).')
+                             'centre crop); resnet18, vgg11_bn: crops of the '
+                             'image padded by 4 (test: the image).')
   augment: bool = _field(
       False, 'Random crops, horizontal flips and rotations up to 25 degrees '
-      '(the appendix\'s "augmentation"; ImageNet: flips).')
+      '(the appendix\'s "augmentation"; ImageNet: flips; resnet18, '
+      'vgg11_bn: padded crops and flips).')
   weight_decay: float = _field(0.0, 'wd of a wd * sum(w^2) / 2 penalty on '
-                               'kernels.')
-  dropout: float = _field(0.0, 'Dropout rate before the classifier.')
+                               'kernels (plug-ins: on every kernel).')
+  dropout: float = _field(0.0, 'Dropout rate before the classifier (not '
+                          'for plug-ins).')
   batch_size: int = _field(128, 'Mini-batch size; every step is a full '
                            'batch (the epoch\'s remainder sits it out).')
   learning_rate: Optional[float] = _field(
       None, 'Initial learning rate (default: 0.1 for Inception, 0.01 for '
-      'AlexNet and the MLPs).')
+      'AlexNet, the MLPs, resnet18, vgg11_bn and plug-ins).')
   lr_decay: float = _field(0.95, 'Learning rate factor per epoch.')
   momentum: float = _field(0.9, 'SGD momentum.')
   epochs: int = _field(100, 'Epoch limit; the run stops earlier once it fits '
@@ -103,7 +119,12 @@ class Config:
   def lr(self):
     if self.learning_rate is not None:
       return self.learning_rate
-    return PAPER_LEARNING_RATE[self.model]
+    return PAPER_LEARNING_RATE.get(self.model, PLUGIN_LEARNING_RATE)
+
+  @property
+  def kwargs(self):
+    """--model_kwargs as a dict ({} when unset); `validate` checked it."""
+    return model_specs.kwargs(self.model_kwargs)
 
   def to_dict(self):
     return dataclasses.asdict(self)
@@ -117,9 +138,23 @@ class Config:
     return d
 
 
+def _slug(text):
+  """`text` as one part of a folder name: as it is where it holds only
+  letters, digits and ._=+- (not leading '.'); else those kept, the rest
+  '_', and a hash of `text` so that two specs never share a folder."""
+  if _SAFE.match(text) and not text.startswith('.'):
+    return text
+  # A '.' stays only between letters or digits (no '..' in a name).
+  readable = re.sub(r'(?:[^\w.=+-]|\.(?!\w)|(?<!\w)\.)+', '_', text,
+                    flags=re.ASCII).strip('_')
+  return f'{readable[:48]}~{hashlib.sha256(text.encode()).hexdigest()[:8]}'
+
+
 def default_run_dir(cfg):
   """runs/<dataset>-<model>-<labels>[-...]-seed<k>: the flags that differ
-  from the defaults, readable, so two different runs get two folders."""
+  from the defaults, readable, so two different runs get two folders (a
+  part with characters unsafe in a folder name, such as a plug-in's ':' or
+  a path's '/', is rewritten by `_slug`)."""
   parts = [cfg.dataset, cfg.model, cfg.labels]
   if cfg.labels == 'partial':
     parts[-1] += f'{cfg.corrupt_prob:g}'
@@ -137,7 +172,8 @@ def default_run_dir(cfg):
     else:
       parts.append(f'{f.name}{value:g}' if isinstance(value, float)
                    else f'{f.name}{value}')
-  return os.path.join('runs', '-'.join(parts + [f'seed{cfg.seed}']))
+  return os.path.join(
+      'runs', '-'.join([_slug(p) for p in parts] + [f'seed{cfg.seed}']))
 
 
 def _finite(name, value, lo=None, hi=None, lo_open=False):
@@ -162,7 +198,8 @@ def validate(cfg):
       raise UserError(f'--{name}={value} is not known; use one of '
                       f'{", ".join(allowed)}')
   data.check_spec(cfg.dataset)
-  choice('model', cfg.model, MODELS)
+  model_specs.check(cfg.model, cfg.model_kwargs, cfg.random_crop,
+                    cfg.augment, cfg.dropout)
   choice('labels', cfg.labels, corruption.LABEL_KINDS)
   choice('pixels', cfg.pixels, corruption.PIXEL_KINDS)
   _finite('corrupt_prob', cfg.corrupt_prob, 0.0, 1.0)

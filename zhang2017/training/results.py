@@ -91,6 +91,38 @@ def load(run_dir):
     return json.load(f)
 
 
+def _fraction(mask):
+  """The fraction of a boolean mask that is true (None: empty or absent)."""
+  return float(mask.mean()) if mask is not None and mask.size else None
+
+
+def epoch_row(epoch, steps_per_epoch, cfg, losses, train, test, changed,
+              seconds):
+  """One epoch's row of history.csv: (loss, running accuracy) of training,
+  the (loss, correct, top-5, margins) evaluations of both splits, the mask
+  of changed labels (None: unknown)."""
+  (train_loss, running), (eval_loss, correct, top5, _) = losses, train
+  test_loss, test_correct, test_top5, _ = test
+  return {
+      'epoch': epoch + 1,
+      'step': (epoch + 1) * steps_per_epoch,
+      'learning_rate': cfg.lr * cfg.lr_decay ** epoch,
+      'train_loss': train_loss,
+      'train_accuracy_running': running,
+      'train_eval_loss': eval_loss,
+      'train_accuracy': _fraction(correct),
+      'train_top5': _fraction(top5),
+      'test_loss': test_loss,
+      'test_accuracy': _fraction(test_correct),
+      'test_top5': _fraction(test_top5),
+      'train_accuracy_changed': (None if changed is None
+                                 else _fraction(correct[changed])),
+      'train_accuracy_kept': (None if changed is None
+                              else _fraction(correct[~changed])),
+      'seconds': round(seconds, 3),
+  }
+
+
 @functools.lru_cache(maxsize=None)
 def git_commit():
   """HEAD of the checkout this package runs from (+ '-dirty'), or 'unknown'.

@@ -31,7 +31,8 @@ from zhang2017.data import datasets as data_lib
 from zhang2017.training import distribute
 from zhang2017.data import imagenet
 from zhang2017.training import memorization
-from zhang2017.models import paper_models as models
+from zhang2017.models import specs as model_specs
+from zhang2017.models import registry
 from zhang2017.training import progress
 from zhang2017.training import results
 from zhang2017.errors import UserError
@@ -70,15 +71,15 @@ def epoch_status(losses, fitted, epoch, epochs):
   return None
 
 
-def build_model(cfg, num_classes, input_shape, strategy=None):
-  """The run's model. Under a strategy of several replicas BatchNorm is
-  synchronized: statistics over the global batch, as on the paper's single
-  GPU (plain BatchNorm would normalize each replica's 128/R examples)."""
-  return models.build(cfg.model, num_classes, input_shape,
-                      random_crop=cfg.random_crop, augment=cfg.augment,
-                      weight_decay=cfg.weight_decay, dropout=cfg.dropout,
-                      seed=cfg.seed,
-                      synchronized_bn=distribute.replicas(strategy) > 1)
+def build_model(cfg, num_classes, input_shape, strategy=None, model_fn=None):
+  """The run's model (`registry.build`). Under a strategy of several
+  replicas the built-in models' BatchNorm is synchronized: statistics over
+  the global batch, as on the paper's single GPU (not each replica's)."""
+  return registry.build(cfg.model, input_shape, num_classes, cfg.kwargs,
+                        random_crop=cfg.random_crop, augment=cfg.augment,
+                        weight_decay=cfg.weight_decay, dropout=cfg.dropout,
+                        seed=cfg.seed, model_fn=model_fn,
+                        synchronized_bn=distribute.replicas(strategy) > 1)
 
 
 def build_optimizer(cfg, steps_per_epoch):
@@ -119,35 +120,7 @@ def _check_output_dir(run_dir):
                     'writable folder')
 
 
-def _fraction(mask):
-  return float(mask.mean()) if mask is not None and mask.size else None
-
-
-def _epoch_row(epoch, steps_per_epoch, cfg, losses, train, test, changed,
-               seconds):
-  (train_loss, running), (eval_loss, correct, top5, _) = losses, train
-  test_loss, test_correct, test_top5, _ = test
-  return {
-      'epoch': epoch + 1,
-      'step': (epoch + 1) * steps_per_epoch,
-      'learning_rate': cfg.lr * cfg.lr_decay ** epoch,
-      'train_loss': train_loss,
-      'train_accuracy_running': running,
-      'train_eval_loss': eval_loss,
-      'train_accuracy': _fraction(correct),
-      'train_top5': _fraction(top5),
-      'test_loss': test_loss,
-      'test_accuracy': _fraction(test_correct),
-      'test_top5': _fraction(test_top5),
-      'train_accuracy_changed': (None if changed is None
-                                 else _fraction(correct[changed])),
-      'train_accuracy_kept': (None if changed is None
-                              else _fraction(correct[~changed])),
-      'seconds': round(seconds, 3),
-  }
-
-
-def train_and_evaluate(cfg, log=print):
+def train_and_evaluate(cfg, log=print, model_fn=None):
   """Runs (or resumes, or returns) the run that `cfg` describes.
 
   Args:
@@ -155,6 +128,8 @@ def train_and_evaluate(cfg, log=print):
       `config.default_run_dir`); worker k > 0 of a multi-worker cluster
       writes to its `worker-k/` subfolder.
     log: where progress lines go.
+    model_fn: a plug-in builder `fn(input_shape, num_classes, **kwargs)`
+      (a notebook's): the run's model, recorded as `module:qualname`.
 
   Returns:
     The result dict, as written to `<output_dir>/result.json`.
@@ -163,7 +138,11 @@ def train_and_evaluate(cfg, log=print):
     UserError: bad configuration, data or output directory; nothing is
       written in that case.
   """
+  if model_fn is not None:
+    cfg = dataclasses.replace(cfg, model=registry.qualified_name(model_fn))
   config_lib.validate(cfg)
+  if model_fn is None and model_specs.is_plugin(cfg.model):
+    registry.resolve(cfg.model)  # A bad plug-in fails before the data loads.
   if not cfg.output_dir:
     cfg = dataclasses.replace(cfg, output_dir=config_lib.default_run_dir(cfg))
   log(f'run folder: {cfg.output_dir}')
@@ -178,14 +157,15 @@ def train_and_evaluate(cfg, log=print):
 
   ds, record, changed = prepare_data(cfg)
   config_lib.check_sizes(cfg, ds.n_train, ds.n_test)
-  _check_output_dir(run_dir)
   precision = distribute.setup(cfg.seed, cfg.mixed_precision)
   strategy = distribute.get_strategy()
   n = ds.n_train
   steps_per_epoch = n // cfg.batch_size  # Full batches only (batches.py).
   with strategy.scope() if strategy else contextlib.nullcontext():
-    model = build_model(cfg, ds.num_classes, ds.input_shape, strategy)
+    model = build_model(cfg, ds.num_classes, ds.input_shape, strategy,
+                        model_fn)
     optimizer = build_optimizer(cfg, steps_per_epoch)
+  _check_output_dir(run_dir)  # After the model's checks: nothing written.
   inputs = (imagenet.inputs(ds, cfg) if cfg.dataset == 'imagenet' else None)
   trainer = backends.make(model, optimizer, ds, cfg.batch_size,
                           cfg.eval_batch_size, strategy, cfg.steps_per_call,
@@ -193,7 +173,7 @@ def train_and_evaluate(cfg, log=print):
   sample = inputs.eval_train_index if inputs is not None else None
   if changed is not None and sample is not None:
     changed = changed[sample]  # The evaluated sample's.
-  params = models.count_params(model)
+  params = registry.count_params(model)
 
   ckpt_path = os.path.join(run_dir, checkpoint.CHECKPOINT)
   meta = checkpoint.load(ckpt_path, model, optimizer, cfg.run_key())
@@ -224,8 +204,8 @@ def train_and_evaluate(cfg, log=print):
     t0 = time.time()
     losses = trainer.train_epoch(epoch, epoch_order(cfg.seed, epoch, n))
     train, test = _evaluate(trainer, 'train'), _evaluate(trainer, 'test')
-    row = _epoch_row(epoch, steps_per_epoch, cfg, losses, train, test,
-                     changed, time.time() - t0)
+    row = results.epoch_row(epoch, steps_per_epoch, cfg, losses, train, test,
+                            changed, time.time() - t0)
     history.append(row)
     if per_example:
       per_example.update(train[1], train[3])
