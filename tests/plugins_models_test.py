@@ -114,6 +114,10 @@ class RegisteredModelsTest(tf.test.TestCase):
     m = registry.build('alexnet_small', (64, 64, 3), 3, random_crop=True)
     self.assertEqual(m.output_shape, (None, 3))
     self.assertEqual(registry.count_params(m), 1_387_786 - 7 * 193)
+    for name in ('mlp_1x512', 'alexnet_small', 'inception_small'):
+      with self.subTest(name):  # 40x24: one side below the crop.
+        with self.assertRaisesRegex(UserError, 'these are 40x24: use larger'):
+          registry.build(name, (40, 24, 1), 3)
 
 
 class ModelFlagsTest(tf.test.TestCase):

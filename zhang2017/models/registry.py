@@ -96,6 +96,11 @@ def build(spec, input_shape, num_classes, kwargs=None, random_crop=False,
   """
   input_shape = tuple(int(d) for d in input_shape)
   if model_fn is None and spec in specs.PAPER:
+    if spec != 'inception_v3' and min(input_shape[:2]) < PAPER_CROP:
+      raise UserError(f'--model={spec} crops images to {PAPER_CROP}x'
+                      f'{PAPER_CROP}; these are {input_shape[0]}x'
+                      f'{input_shape[1]}: use larger images, or resnet18, '
+                      'vgg11_bn or a plug-in model')
     if (random_crop or augment) and spec != 'inception_v3' and min(
         input_shape[:2]) <= PAPER_CROP:
       raise UserError(f'--random_crop and --augment need images larger than '
