@@ -21,7 +21,10 @@ Which cases: with a choice in the ledger (an earlier lease's), that case
 alone, so that every program compiles once, under one XLA_FLAGS. Otherwise
 --cases in order (those cut in an earlier lease last): the first gets all of
 the probe's time (until --probe_until), each later one starts only if the
-time left exceeds the start-up plus the quickest compile so far. Then
+time left exceeds the start-up plus the quickest compile so far. A case may
+run on until --until (the session's end) while no program has compiled yet
+(no run could start without one) or when its program's compile was cut in
+an earlier lease (it would be cut again at the same limit). Then
 `deadline.choose` picks the case of least expected device time for the rest
 of the plan, or none when no case compiled; the choice goes into the ledger
 and, as shell assignments (CASE, FORM, STEPS_PER_CALL, XLA_FLAGS), into
@@ -63,6 +66,9 @@ _CHOICE_FILE = flags.DEFINE_string('choice_file', None,
 _CASES = flags.DEFINE_list('cases', list(deadline.CASES), 'Cases, in order.')
 _PROBE_UNTIL = flags.DEFINE_float('probe_until', None, 'Unix time the probe '
                                   'ends by (default: in 300 s).')
+_UNTIL = flags.DEFINE_float('until', None, 'Unix time a case may run to when '
+                            'no program compiled yet or its compile was cut '
+                            'before (default: --probe_until).')
 _MEM = flags.DEFINE_float('mem_fraction', 0.5, 'GPU memory of a case.')
 _CASE = flags.DEFINE_string('case', None, 'Internal: run one case.')
 _PROGRAM = flags.DEFINE_string('program', None, 'Internal: its flagfile.')
@@ -241,8 +247,14 @@ def main(argv):
     print(f'{"case":<26}{"steps":>6}{"compile":>9}{"eval":>7}{"start":>7}'
           f'{"train s":>8}{"eval s":>7}  cache (train/eval)')
     for case in cases:
-      left = until - time.time()
       ok = [m for _, m in measured if m]
+      # Without a compiled program no run can start, and a compile cut once
+      # at this limit would be cut again: such a case may use the session.
+      first = not ok and not any('compile_s' in p
+                                 for p in ledger.programs.values())
+      again = 'cut_s' in ledger.programs.get(pids[case], {})
+      end = (_UNTIL.value or until) if first or again else until
+      left = end - time.time()
       need = (startup or 0) + min([m['compile_s'] for m in ok], default=0)
       if left < max(need, 1) and ok:
         print(f'{case:<26}not tried: {left:.0f}s left, {need:.0f}s needed')

@@ -82,6 +82,7 @@ train_flags=$(IFS=,; echo "${flags[*]}")
     --results_dir="$res" --train_flags="$train_flags" --ledger_dir="$cache" \
     --probe_logs="$logs" --choice_file="$work/choice.sh" \
     --probe_until=$(( start + ${PROBE_S:-$(( budget / 2 ))} )) \
+    --until=$(( deadline - reserve )) \
     ${cases:+--cases=$cases} 2>&1
   CASE=none FORM=none STEPS_PER_CALL= XLA_FLAGS=
   [ -f "$work/choice.sh" ] && . "$work/choice.sh"
