@@ -27,6 +27,7 @@ from absl import flags
 
 from zhang2017 import cli
 from zhang2017.training import results
+from zhang2017.sweeps import deadline
 from zhang2017.sweeps import slurm_lib
 from zhang2017.sweeps import sweep_lib
 from zhang2017.errors import UserError
@@ -56,9 +57,16 @@ _TIME_LIMIT = flags.DEFINE_float(
     'result.json; they resume when started again) and none is started.',
     lower_bound=1)
 _PACK_TO = flags.DEFINE_string(
-    'pack_to', None, 'local: pack finished runs\' result.json and '
-    'history.csv into at most 6 results-<i>.tgz files of at most 16 MiB here '
-    '(paths relative to --results_dir), again after every run that ends.')
+    'pack_to', None, 'local: pack the result.json, history.csv and '
+    'examples.npz of runs this sweep finished into at most 2 results-<i>.tgz '
+    'files of at most 16 MiB here (paths relative to --results_dir), again '
+    'after every run that ends.')
+_LEDGER_DIR = flags.DEFINE_string(
+    'ledger_dir', None, 'local, with --time_limit: the folder of ledger.json, '
+    'the measured compile and epoch times per program (benchmarks/'
+    'compile_probe.py writes the first; each run adds its own). A run starts '
+    'only if its expected time fits in the time left (zhang2017/sweeps/'
+    'deadline.py), and programs the ledger has need no first-epoch wait.')
 _MAX_COMPILING = flags.DEFINE_integer(
     'max_compiling', 2, 'local: runs of programs not yet compiled in this '
     'sweep that may compile at once.', lower_bound=1)
@@ -103,7 +111,8 @@ flags.register_validator(
     lambda v: all(re.fullmatch(r'[a-z][a-z0-9-]*(=.+)?', o) for o in v),
     '--slurm_sbatch takes sbatch option names without dashes, name=value or '
     'name, e.g. account=lab,exclusive')
-_LOCAL_ONLY = ('parallel', 'time_limit', 'max_compiling', 'pack_to')
+_LOCAL_ONLY = ('parallel', 'time_limit', 'max_compiling', 'pack_to',
+               'ledger_dir')
 _SLURM_ONLY = ('wait', 'slurm_partition', 'slurm_time', 'slurm_gpus',
                'slurm_cpus', 'slurm_mem', 'slurm_max_running', 'slurm_sbatch')
 
@@ -128,7 +137,7 @@ def main(argv):
                     f'--launcher={other}')
   cli.check_input_folder('flags_dir', _FLAGS_DIR.value,
                          'holding <experiment>/<row>.flags')
-  for flag in ('results_dir', 'pack_to', 'compilation_cache'):
+  for flag in ('results_dir', 'pack_to', 'compilation_cache', 'ledger_dir'):
     if flags.FLAGS[flag].value:  # Each run would fail on it, one by one.
       cli.check_output_folder(flag, flags.FLAGS[flag].value)
   runs = sweep_lib.plan(_EXPERIMENT.value, _SEEDS.value, _ROWS.value, _FLAGS_DIR.value,
@@ -155,21 +164,27 @@ def main(argv):
     _slurm(runs, env, results_dir)
     return
 
+  # Only what this sweep finishes goes back (the rest is there already).
+  new = [r for r in runs if results.load(r.run_dir) is None]
+
   def pack():
     if _PACK_TO.value:
-      return sweep_lib.pack(runs, results_dir, _PACK_TO.value)
+      return sweep_lib.pack(new, results_dir, _PACK_TO.value)
     return []
 
+  rule = None
+  if _LEDGER_DIR.value:
+    rule = deadline.Rule(_LEDGER_DIR.value, _TRAIN_FLAGS.value)
   try:
     failed, cut = sweep_lib.run_all(
         runs, _PARALLEL.value, _TRAIN_FLAGS.value, env,
         time_limit=_TIME_LIMIT.value, max_compiling=_MAX_COMPILING.value,
-        on_done=pack)
+        on_done=pack, rule=rule)
   finally:  # Also when interrupted: what finished goes into the archives.
     paths = pack()
   if _PACK_TO.value:
-    n = sum(results.load(r.run_dir) is not None for r in runs)
-    print(f'packed {n} finished runs of {len(runs)} into '
+    n = sum(results.load(r.run_dir) is not None for r in new)
+    print(f'packed {n} runs finished by this sweep (of {len(runs)}) into '
           f'{", ".join(os.path.basename(p) for p in paths) or "nothing"}')
   if cut:
     print(f'{cut} runs cut by --time_limit; start the same command again to '

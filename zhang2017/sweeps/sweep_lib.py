@@ -15,11 +15,11 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 
 from zhang2017 import cli
 from zhang2017.reporting import paper
+from zhang2017.sweeps.carry import pack  # pylint: disable=unused-import
 from zhang2017.training import results
 from zhang2017.errors import UserError
 
@@ -154,7 +154,7 @@ def _stop(p):
 
 
 def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None,
-            max_compiling=2, on_done=None):
+            max_compiling=2, on_done=None, rule=None):
   """Runs every incomplete run, `parallel` processes at a time.
 
   A run waits while another run of the same program (`program_key`) is still
@@ -174,10 +174,15 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None,
       compile at once (compilation competes for the same CPUs and GPU).
     on_done: called after every run that ends (e.g. to pack results as they
       come, so that a killed session still returns what finished).
+    rule: with `time_limit`, a `deadline.Rule`: a run whose expected time
+      (`rule.expected_s`) exceeds the time left is not started; programs it
+      knows compiled need no first-epoch wait; each run's history is
+      recorded into it (`rule.observe`) after its first epoch and at its end.
 
   Returns:
     (failed, cut): runs that ended without a result, runs cut by the limit.
   """
+  rule = rule if time_limit else None
   todo = [r for r in runs if results.load(r.run_dir) is None]
   log(f'{len(runs)} runs, {len(runs) - len(todo)} already complete, '
       f'{len(todo)} to run, {parallel} at a time'
@@ -187,7 +192,7 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None,
   env = run_env(env)
   try:
     return _loop(todo, running, parallel, extra, env, log, time_limit, keys,
-                 start, max_compiling, on_done or (lambda: None))
+                 start, max_compiling, on_done or (lambda: None), rule)
   finally:  # Interrupted (Ctrl-C, SIGTERM): no run outlives the sweep.
     for p, (_, logf, _) in running.items():
       _stop(p)
@@ -195,9 +200,11 @@ def run_all(runs, parallel=1, extra=(), env=None, log=print, time_limit=None,
 
 
 def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
-          max_compiling, on_done):
+          max_compiling, on_done, rule):
   """run_all's scheduling loop; `running` is shared so it can be cleaned."""
-  warm, failed, done = set(), 0, 0
+  warm, failed, done, late = set(), 0, 0, 0
+  if rule:  # Their programs are in the persistent cache already.
+    warm = {keys[r] for r in todo if rule.known(r)}
 
   def cold():  # Keys whose first run in this sweep is still compiling.
     return {keys[r] for r, _, _ in running.values()
@@ -211,10 +218,12 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
   while todo or running:
     if time_limit and time.time() - start > time_limit:
       cut = len(running)
-      for p, (r, logf, _) in list(running.items()):
+      for p, (r, logf, t0) in list(running.items()):
         _stop(p)
         logf.close()
         del running[p]
+        if rule:
+          rule.observe(r, cut_after=time.time() - t0)
         log(f'cut by the time limit: {r.experiment}/{r.row} seed {r.seed}')
       log(f'time limit {time_limit:.0f}s reached: {done} runs ended, '
           f'{cut} cut, {len(todo)} not started')
@@ -225,6 +234,13 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
         break
       r = ready[0]
       todo.remove(r)
+      need = rule.expected_s(r) if rule else None
+      left = time_limit - (time.time() - start) if time_limit else None
+      if need is not None and need > left:
+        late += 1
+        log(f'not started: {r.experiment}/{r.row} seed {r.seed} expects '
+            f'{need:.0f}s, {left:.0f}s left')
+        continue
       os.makedirs(r.run_dir, exist_ok=True)
       logf = open(os.path.join(r.run_dir, 'train.log'), 'a')
       # Its own process group, so that stopping it stops what it started.
@@ -234,13 +250,20 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
       running[p] = (r, logf, time.time())
       log(f'start {r.experiment}/{r.row} seed {r.seed}')
     time.sleep(0.5)
-    for r, _, _ in running.values():
-      if os.path.exists(os.path.join(r.run_dir, results.HISTORY)):
+    for r, _, t0 in running.values():
+      h = os.path.join(r.run_dir, results.HISTORY)
+      # Written by this process (a resumed run's is older): epoch 1 is done.
+      if keys[r] not in warm and os.path.exists(h) and os.path.getmtime(
+          h) >= t0:
         warm.add(keys[r])
+        if rule:
+          rule.observe(r)
     for p in [p for p in running if p.poll() is not None]:
       r, logf, t0 = running.pop(p)
       logf.close()
       done += 1
+      if rule:
+        rule.observe(r)
       res = results.load(r.run_dir)
       if res is None:
         failed += 1
@@ -252,49 +275,6 @@ def _loop(todo, running, parallel, extra, env, log, time_limit, keys, start,
           f'running, {time.time() - start:.0f}s] {r.experiment}/{r.row} seed '
           f'{r.seed}: {msg} ({time.time() - t0:.0f}s)')
       on_done()
+  if late:
+    log(f'{late} runs not started: their expected time did not fit')
   return failed, 0
-
-
-def pack(runs, results_dir, out_dir, max_files=6, max_bytes=16 << 20):
-  """Packs finished runs' result.json, history.csv and examples.npz into
-  .tgz files.
-
-  Paths inside are relative to `results_dir` (<experiment>/<row>/seed<k>/),
-  so `tar xzf` in another results folder puts them in place. Incomplete runs
-  are left out. Files are cut at `max_bytes` of input (compressed, they are
-  smaller).
-
-  Returns:
-    The archive paths written.
-
-  Raises:
-    UserError: more than `max_files` archives would be needed.
-  """
-  members, groups, size = [], [[]], 0
-  for r in runs:
-    if results.load(r.run_dir) is None:
-      continue
-    for name in (results.RESULT, results.HISTORY, results.EXAMPLES):
-      path = os.path.join(r.run_dir, name)
-      if os.path.exists(path):
-        members.append(path)
-  for path in members:
-    n = os.path.getsize(path)
-    if size + n > max_bytes and groups[-1]:
-      groups.append([])
-      size = 0
-    groups[-1].append(path)
-    size += n
-  if len(groups) > max_files:
-    raise UserError(f'{len(members)} files need {len(groups)} archives of '
-                    f'{max_bytes >> 20} MiB; the limit is {max_files}')
-  os.makedirs(out_dir, exist_ok=True)
-  paths = []
-  for i, group in enumerate(g for g in groups if g):
-    path = os.path.join(out_dir, f'results-{i}.tgz')
-    with tarfile.open(path + '.tmp', 'w:gz') as tar:
-      for m in group:
-        tar.add(m, arcname=os.path.relpath(m, results_dir))
-    os.replace(path + '.tmp', path)  # A kill never leaves half an archive.
-    paths.append(path)
-  return paths
