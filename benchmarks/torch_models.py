@@ -14,6 +14,7 @@ from torch import nn
 
 PAPER_PARAMS = {
     'inception_small': 1_649_402,
+    'inception_small_nobn': 1_649_402,  # Conv biases replace BN's betas.
     'alexnet_small': 1_387_786,
     'mlp_1x512': 1_209_866,
 }
@@ -37,8 +38,12 @@ class Preprocess(nn.Module):
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def conv_bn(cin, cout, k, stride=1):
-  """Conv (no bias) + BatchNorm without a scale (Keras scale=False) + ReLU."""
+def conv_bn(cin, cout, k, stride=1, batchnorm=True):
+  """Conv (no bias) + BatchNorm without a scale (Keras scale=False) + ReLU;
+  without BatchNorm, a biased conv + ReLU."""
+  if not batchnorm:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2),
+                         nn.ReLU(inplace=True))
   bn = nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)  # Keras 0.99 decay.
   bn.weight.requires_grad_(False)  # Fixed at 1: the fused kernel, no gamma.
   return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False),
@@ -48,9 +53,10 @@ def conv_bn(cin, cout, k, stride=1):
 class Inception(nn.Module):
   """Concatenation of a 1x1 and a 3x3 conv_bn."""
 
-  def __init__(self, cin, c1, c3):
+  def __init__(self, cin, c1, c3, batchnorm=True):
     super().__init__()
-    self.b1, self.b3 = conv_bn(cin, c1, 1), conv_bn(cin, c3, 3)
+    self.b1 = conv_bn(cin, c1, 1, batchnorm=batchnorm)
+    self.b3 = conv_bn(cin, c3, 3, batchnorm=batchnorm)
     self.cout = c1 + c3
 
   def forward(self, x):
@@ -60,22 +66,24 @@ class Inception(nn.Module):
 class Downsample(nn.Module):
   """Concatenation of a stride-2 3x3 conv_bn and a 3x3 stride-2 max pool."""
 
-  def __init__(self, cin, c3):
+  def __init__(self, cin, c3, batchnorm=True):
     super().__init__()
-    self.conv, self.pool = conv_bn(cin, c3, 3, 2), nn.MaxPool2d(3, 2, 1)
+    self.conv = conv_bn(cin, c3, 3, 2, batchnorm=batchnorm)
+    self.pool = nn.MaxPool2d(3, 2, 1)
     self.cout = cin + c3
 
   def forward(self, x):
     return torch.cat([self.conv(x), self.pool(x)], dim=1)
 
 
-def inception_small(num_classes=10):
-  """The paper's small Inception (with BatchNorm)."""
-  mods, c = [Preprocess(), conv_bn(3, 96, 3)], 96
+def inception_small(num_classes=10, batchnorm=True):
+  """The paper's small Inception (with BatchNorm, or without)."""
+  mods, c = [Preprocess(), conv_bn(3, 96, 3, batchnorm=batchnorm)], 96
   plan = [(32, 32), (32, 48), 80, (112, 48), (96, 64), (80, 80), (48, 96), 96,
           (176, 160), (176, 160)]
   for p in plan:
-    mods.append(Inception(c, *p) if isinstance(p, tuple) else Downsample(c, p))
+    mods.append(Inception(c, *p, batchnorm=batchnorm) if isinstance(p, tuple)
+                else Downsample(c, p, batchnorm=batchnorm))
     c = mods[-1].cout
   mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
   return nn.Sequential(*mods)
@@ -104,6 +112,7 @@ def mlp_1x512(num_classes=10):
 
 
 BUILDERS = {'inception_small': inception_small,
+            'inception_small_nobn': lambda: inception_small(batchnorm=False),
             'alexnet_small': alexnet_small, 'mlp_1x512': mlp_1x512}
 
 

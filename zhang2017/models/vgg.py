@@ -23,15 +23,7 @@ def build(input_shape, num_classes, random_crop=False, augment=False,
           weight_decay=0.0, dropout=0.0, seed=0, synchronized_bn=False):
   """Builds VGG-11-BN (CIFAR form) from raw images to logits.
 
-  Args:
-    input_shape: raw image shape (H, W, C); pixels in 0..255.
-    num_classes: size of the softmax.
-    random_crop: training crops of the image zero-padded by 4 pixels.
-    augment: those crops and horizontal flips.
-    weight_decay: wd of a wd * sum(w^2) / 2 penalty on every kernel.
-    dropout: dropout rate before the classifier (0 disables).
-    seed: seed of the random crop and flip.
-    synchronized_bn: BatchNorm over the global batch of all replicas.
+  The arguments and the input pipeline are `resnet.build`'s.
 
   Returns:
     An uncompiled `keras.Model`.
