@@ -49,6 +49,11 @@ class ArrayInputs:
     self.eval_batch_size = eval_batch_size
     self._splits = {'train': (ds.x_train, ds.y_train),
                     'test': (ds.x_test, ds.y_test)}
+    # No tf.data autotuning: a gather needs none, and tearing an autotuned
+    # pipeline down waited for a 2.56 s tick, up to 10 s at the end of an
+    # epoch on 2 cores (BUILD.md "CPU speed, side by side").
+    self._options = tf.data.Options()
+    self._options.autotune.enabled = False
     # One copy of the data in the graph; each batch is a gather from it.
     with tf.device('/cpu:0'):
       self._x = tf.constant(ds.x_train)
@@ -61,8 +66,8 @@ class ArrayInputs:
     ds = tf.data.Dataset.from_tensor_slices(
         batches.epoch_batches(perm, self.batch_size))
     return ds.map(lambda i: (tf.gather(self._x, i), tf.gather(self._y, i)),
-                  num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=True).prefetch(2)
+                  num_parallel_calls=2,
+                  deterministic=True).prefetch(2).with_options(self._options)
 
   def eval(self, split):
     """Batches of (images, labels) of one shape; padding rows have label -1."""
@@ -71,7 +76,7 @@ class ArrayInputs:
     y = np.concatenate([y.astype(np.int64), np.full(pad, -1)])
     return self._tf.data.Dataset.from_tensor_slices(
         (batches.pad_to_batches(x, self.eval_batch_size), y)).batch(
-            self.eval_batch_size)
+            self.eval_batch_size).with_options(self._options)
 
 
 class KerasTrainer:
@@ -86,7 +91,11 @@ class KerasTrainer:
     # Steps per `fit` execution: one tf.while_loop runs them, so Python and
     # the per-step dispatch are paid once per call (the MLP's epoch is mostly
     # that overhead). The steps, their order and the numbers are the same.
-    self.steps_per_call = steps_per_call or 2**31 - 1  # None/0: the epoch.
+    # 32 by default: a whole epoch in one loop was no faster, and small
+    # Inception measured slower (12.3 s against 10.5 s for 23 steps).
+    if steps_per_call is None:
+      steps_per_call = 32
+    self.steps_per_call = steps_per_call or 2**31 - 1  # 0: the epoch.
     with strategy.scope() if strategy else contextlib.nullcontext():
       model.compile(optimizer=optimizer, loss=_loss_fn(),
                     metrics=['accuracy'],
@@ -275,7 +284,7 @@ def make(model, optimizer, ds, batch_size, eval_batch_size=1000,
     batch_size, eval_batch_size: training and evaluation batch sizes.
     strategy: a tf.distribute strategy, or None.
     steps_per_call: training steps per compiled call (None: the backend's
-      default; `KerasTrainer`: a whole epoch).
+      default; `KerasTrainer`: 32; 0: a whole epoch).
     inputs: TensorFlow: pipelines of a streamed dataset (ImageNet).
   """
   if keras.backend.backend() == 'jax':

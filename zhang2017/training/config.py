@@ -107,7 +107,7 @@ class Config:
                                 'for train and test).')
   steps_per_call: Optional[int] = _field(
       None, 'Training steps per compiled call; 0: a whole epoch. '
-      'TensorFlow: steps per `fit` execution, default a whole epoch. JAX: '
+      'TensorFlow: steps per `fit` execution, default 32. JAX: '
       'rounded down to a divisor of the steps per epoch; default 1 on a '
       'CPU, a whole epoch on a GPU. The numbers do not depend on it.')
   mixed_precision: bool = _field(False, 'bfloat16 compute (float32 weights).')
