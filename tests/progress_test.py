@@ -19,16 +19,16 @@ class CpuNoteTest(absltest.TestCase):
     return lines
 
   def test_full_size_inception_in_bfloat16(self):
-    # 49,920 / 287 + 60,000 / 586 = 276.3 s: the queue's quiet epochs took
-    # 242-327 s (issue 25).
+    # 49,920 / 296 + 60,000 / 966 = 230.8 s: the queue's quiet epochs took
+    # 242-327 s before the tf.data fix (issue 25).
     (line,) = self.note(model='inception_small', mixed_precision=True)
-    self.assertIn('trains at roughly 287 images/s and evaluates at 586', line)
-    self.assertIn('about 4:36 per epoch', line)
-    self.assertIn('up to 7:40:33 for 100 epochs', line)
+    self.assertIn('trains at roughly 296 images/s and evaluates at 966', line)
+    self.assertIn('about 3:51 per epoch', line)
+    self.assertIn('up to 6:24:36 for 100 epochs', line)
 
   def test_float32_is_slower_and_nobn_costs_the_same(self):
     (line,) = self.note(model='inception_small_nobn')
-    self.assertIn('roughly 173 images/s', line)
+    self.assertIn('roughly 212 images/s', line)
 
   def test_no_note_for_the_mlp_or_on_a_gpu(self):
     self.assertEqual(self.note(model='mlp_1x512'), [])

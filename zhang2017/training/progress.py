@@ -7,15 +7,16 @@ from zhang2017.training import results
 
 # (training, evaluation) images per second on this project's 2-core CPU,
 # batch 128, evaluation batch 1000, by backend and mixed precision: measured
-# by benchmarks/cpu_speed.py (results/benchmarks/cpu_speed-2026-12-02.txt);
-# enough to tell a user what a convolutional run costs without a GPU.
+# by benchmarks/cpu_speed.py (results/benchmarks/cpu_speed-2026-12-02-*.txt:
+# TensorFlow at c9d8186, JAX at 5a30bab); enough to tell a user what a
+# convolutional run costs without a GPU.
 CPU_IMAGES_PER_SECOND = {
-    ('tensorflow', False): {'inception_small': (173, 819),
-                            'alexnet_small': (1146, 4331)},
-    ('tensorflow', True): {'inception_small': (287, 586),
-                           'alexnet_small': (2640, 4563)},
-    ('jax', False): {'inception_small': (86, 225),
-                     'alexnet_small': (403, 1639)},
+    ('tensorflow', False): {'inception_small': (212, 798),
+                            'alexnet_small': (1468, 4206)},
+    ('tensorflow', True): {'inception_small': (296, 966),
+                           'alexnet_small': (2524, 7286)},
+    ('jax', False): {'inception_small': (87, 240),
+                     'alexnet_small': (454, 1924)},
 }
 _SAME_COST = {'inception_small_nobn': 'inception_small'}  # Not measured.
 
