@@ -128,6 +128,8 @@ class ModelFlagsTest(tf.test.TestCase):
     self.assertEqual(ok.kwargs, {'width': 8})
     self.assertEqual(ok.lr, config_lib.PLUGIN_LEARNING_RATE)
     self.assertEqual(config_lib.Config(model='resnet18').lr, 0.01)
+    # A checkpoint written before --model_kwargs existed still resumes.
+    self.assertNotIn('model_kwargs', config_lib.Config().run_key())
     self.assertNotEqual(ok.run_key(), config_lib.Config(
         model='pkg.mod:build', model_kwargs='{"width": 9}').run_key())
     for kw, expect in (

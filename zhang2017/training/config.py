@@ -38,6 +38,10 @@ PLUGIN_LEARNING_RATE = 0.01
 _SAFE = re.compile(r'^[\w.=+-]+$', re.ASCII)
 
 
+# Config fields that checkpoints written before them lack, with defaults.
+_ADDED_LATER = {'model_kwargs': None}
+
+
 def _field(default, help_text, choices=None):
   """A Config field with its flag's help text (and allowed values)."""
   return dataclasses.field(default=default,
@@ -135,6 +139,11 @@ class Config:
     for k in ('data_dir', 'output_dir', 'eval_batch_size', 'steps_per_call'):
       d.pop(k)
     d['learning_rate'] = self.lr
+    # Fields added later, at their defaults, leave the key as it was, so a
+    # checkpoint written before them still resumes.
+    for k, default in _ADDED_LATER.items():
+      if d[k] == default:
+        d.pop(k)
     return d
 
 
