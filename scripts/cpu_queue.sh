@@ -27,19 +27,23 @@ KERNEL=theory/kernel-cifar10-gaussian-rf32000-median
 
 running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
+PYTHON=${PYTHON:-python3}  # The environment's: run `start` inside your virtualenv.
+
 sweep() {  # Conv runs of the given rows (all when none), mixed bfloat16.
-  python -m zhang2017.sweep --experiment=conv --results_dir="$RUNS" \
+  "$PYTHON" -m zhang2017.sweep --experiment=conv --results_dir="$RUNS" \
     --train_flags=--mixed_precision ${1:+--rows=$1}
 }
 
 queue() {  # Runs in $CODE, in the background; every step skips what is done.
   export KERAS_BACKEND=tensorflow PYTHONPATH=$CODE
   echo "queue at $(git rev-parse HEAD), $(date -u +%FT%TZ)"
-  sweep "$FIRST"
-  python -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median \
-    --preprocessing=random_features --filters=32000 --output_dir="$RUNS/$KERNEL"
-  sweep "$PIXELS"
-  sweep
+  # A failed run (its log says why) does not hold up the rest of the queue.
+  sweep "$FIRST" || echo "some runs failed (exit $?); the queue goes on"
+  "$PYTHON" -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median \
+    --preprocessing=random_features --filters=32000 \
+    --output_dir="$RUNS/$KERNEL" || echo "kernel run failed (exit $?); the queue goes on"
+  sweep "$PIXELS" || echo "some runs failed (exit $?); the queue goes on"
+  sweep || echo "some runs failed (exit $?); the queue goes on"
   echo "queue finished, $(date -u +%FT%TZ)"
 }
 
@@ -48,9 +52,16 @@ case "${1:-}" in
     running && { echo "error: the queue is running (pid $(cat "$PIDFILE")); stop it first" >&2; exit 2; }
     commit=$(git -C "$REPO" rev-parse --verify -q "${2:-HEAD}^{commit}") || {
       echo "error: ${2:-HEAD} is not a commit of $REPO" >&2; exit 2; }
+    # The runs train on TensorFlow: without it every run would fail on import.
+    "$PYTHON" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("tensorflow") is None)' 2>/dev/null || {
+      echo "error: $PYTHON cannot import tensorflow; install it (pip install -e '.[tf]') or set PYTHON to your virtualenv's python" >&2; exit 2; }
     mkdir -p "$QUEUE" "$RUNS"
     [[ -d $CODE/.git ]] || git clone -q --no-checkout "$REPO" "$CODE"
-    git -C "$CODE" fetch -q "$REPO" "+refs/heads/*:refs/remotes/origin/*"
+    # Branches, and HEAD for a detached checkout.
+    git -C "$CODE" fetch -q "$REPO" "+refs/heads/*:refs/remotes/origin/*" \
+      "+HEAD:refs/remotes/origin/checkout-head"
+    git -C "$CODE" cat-file -e "$commit^{commit}" 2>/dev/null || {
+      echo "error: ${2:-HEAD} is on no branch of $REPO; put it on a branch first" >&2; exit 2; }
     git -C "$CODE" checkout -q --detach "$commit"
     git -C "$CODE" reset -q --hard "$commit"  # A clean tree, exactly COMMIT.
     # The data, as .ci/run finds it (the clone has no ../shared of its own).

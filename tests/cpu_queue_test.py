@@ -30,8 +30,8 @@ class CpuQueueTest(absltest.TestCase):
       else:
         open(os.path.join(d, 'checkpoint.npz'), 'w').close()
 
-  def run_script(self, *args):
-    env = {**os.environ, 'ZHANG2017_QUEUE_DIR': self.queue,
+  def run_script(self, *args, env=None):
+    env = {**os.environ, **(env or {}), 'ZHANG2017_QUEUE_DIR': self.queue,
            'ZHANG2017_RESULTS_DIR': self.results,
            'ZHANG2017_DATA_DIR': self.results}  # Any folder: never read.
     return subprocess.run(['bash', SCRIPT, *args], env=env,
@@ -87,6 +87,13 @@ class CpuQueueTest(absltest.TestCase):
     self.assertEqual(p.stderr.strip(),
                      f'error: no-such-commit is not a commit of '
                      f'{testutil.ROOT}')
+    self.assertFalse(os.path.exists(os.path.join(self.queue, 'code')))
+    # A python without TensorFlow: every run would fail on import.
+    p = self.run_script('start', env={'PYTHON': 'false'})
+    self.assertEqual(p.returncode, 2)
+    self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+    self.assertIn("cannot import tensorflow; install it (pip install -e '.[tf]')",
+                  p.stderr)
     self.assertFalse(os.path.exists(os.path.join(self.queue, 'code')))
     self.assertEqual(self.run_script('bogus').returncode, 2)
     self.assertIn('the queue is not running', self.run_script('stop').stdout)

@@ -65,7 +65,7 @@ class Config:
       None, 'Folder with the dataset files (default: $ZHANG2017_DATA_DIR, '
       'then the tfds default).')
   model: str = _field(
-      'inception_small', 'Architecture: the paper\'s (PAPER.md section 3) '
+      'inception_small', 'Architecture: the paper\'s (its Section 3) '
       f'{", ".join(MODELS)}; the CIFAR {", ".join(model_specs.MORE)}; or a '
       'plug-in package.module:function, build(input_shape, num_classes, '
       '**kwargs) -> keras.Model of raw 0..255 images to logits, imported '
