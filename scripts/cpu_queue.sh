@@ -6,6 +6,7 @@
 #   scripts/cpu_queue.sh status          # running or not, its log, finished runs
 #   scripts/cpu_queue.sh stop            # stop it; `start` resumes it
 #   scripts/cpu_queue.sh collect         # copy finished runs into results/
+#   scripts/cpu_queue.sh park            # runs in progress into parked_runs/
 #
 # The code runs from its own clone of a committed head ($QUEUE/code), so edits
 # to this checkout cannot disturb a run; the run folders ($QUEUE/runs) live
@@ -13,12 +14,16 @@
 # runs and resumes an interrupted one from its last completed epoch (the
 # kernel run from its last gram.npz); each result records every commit it ran
 # at and adds up the sittings' wall time. One process at a time: on 2 cores a
-# second one halves both.
+# second one halves both. The machine is not always handed back as it was:
+# `park` copies the runs in progress into the checkout, to be committed, and
+# `start` on a new machine resumes them from there; runs finished in
+# results/ are not run again.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 QUEUE=${ZHANG2017_QUEUE_DIR:-$HOME/.cache/zhang2017/queue}
 CODE=$QUEUE/code RUNS=$QUEUE/runs LOG=$QUEUE/queue.log PIDFILE=$QUEUE/queue.pid
 RESULTS=${ZHANG2017_RESULTS_DIR:-$REPO/results}  # Where `collect` copies to.
+PARKED=${ZHANG2017_PARKED_DIR:-$REPO/parked_runs}  # Where `park` copies to.
 
 # The order of the CPU issue: the paper's headline rows first.
 FIRST=inception_random,inception,alexnet_random,alexnet,inception_nobn
@@ -26,6 +31,24 @@ PIXELS=shuffled_pixels,random_pixels,gaussian
 KERNEL=theory/kernel-cifar10-gaussian-rf32000-median
 
 running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+# Run folders (relative) under $1 holding a file named $2.
+folders() { (cd "$1" 2>/dev/null && find . -name "$2" | sort | sed 's|^\./||; s|/[^/]*$||'); }
+
+epochs() {  # Epochs a run folder's checkpoint holds (0 without one).
+  [[ -f $1/checkpoint.npz ]] || { echo 0; return; }
+  "$PYTHON" -c 'import json, sys, numpy as np
+print(len(json.loads(str(np.load(sys.argv[1])["meta"]))["history"]))' "$1/checkpoint.npz"
+}
+
+copy_run() {  # copy_run FROM TO FILE...: each file whole or not at all.
+  local from=$1 to=$2; shift 2
+  mkdir -p "$to"
+  for name in "$@"; do
+    [[ -f $from/$name ]] || continue
+    cp "$from/$name" "$to/.$name.part" && mv "$to/.$name.part" "$to/$name"
+  done
+}
 
 PYTHON=${PYTHON:-python3}  # The environment's: run `start` inside your virtualenv.
 
@@ -39,7 +62,7 @@ queue() {  # Runs in $CODE, in the background; every step skips what is done.
   echo "queue at $(git rev-parse HEAD), $(date -u +%FT%TZ)"
   # A failed run (its log says why) does not hold up the rest of the queue.
   sweep "$FIRST" || echo "some runs failed (exit $?); the queue goes on"
-  "$PYTHON" -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median \
+  [[ -f $RUNS/$KERNEL/result.json ]] || "$PYTHON" -m zhang2017.kernel --dataset=cifar10 --gamma_rule=median \
     --preprocessing=random_features --filters=32000 \
     --output_dir="$RUNS/$KERNEL" || echo "kernel run failed (exit $?); the queue goes on"
   sweep "$PIXELS" || echo "some runs failed (exit $?); the queue goes on"
@@ -67,6 +90,18 @@ case "${1:-}" in
     # The data, as .ci/run finds it (the clone has no ../shared of its own).
     export ZHANG2017_DATA_DIR=${ZHANG2017_DATA_DIR:-$(cd "$REPO/.." && pwd)/shared/data}
     [[ -d $ZHANG2017_DATA_DIR ]] || { echo "error: no data folder $ZHANG2017_DATA_DIR; set ZHANG2017_DATA_DIR" >&2; exit 2; }
+    # Finished in results/ (on another machine, too): not run again.
+    for d in $(folders "$RESULTS" result.json); do
+      [[ -f $RUNS/$d/result.json ]] || copy_run "$RESULTS/$d" "$RUNS/$d" result.json
+    done
+    # Parked runs, where this machine has fewer of their epochs.
+    for d in $(folders "$PARKED" checkpoint.npz); do
+      [[ -f $RUNS/$d/result.json ]] && continue
+      have=$(epochs "$RUNS/$d") parked=$(epochs "$PARKED/$d")
+      ((parked > have)) || continue
+      copy_run "$PARKED/$d" "$RUNS/$d" history.csv checkpoint.npz
+      echo "resumes $d from parked_runs/ after epoch $parked (this machine had $have)"
+    done
     rm -f "$PIDFILE"
     cd "$CODE"  # A simple command in the background: it holds no pipe of ours.
     setsid nohup bash "$CODE/scripts/cpu_queue.sh" _queue >>"$LOG" 2>&1 \
@@ -106,6 +141,9 @@ case "${1:-}" in
       d=$(dirname "${f#./}")
       [[ -f $RESULTS/$d/result.json ]] || echo "finished, not collected: $d"
     done
+    for d in $(folders "$PARKED" checkpoint.npz); do
+      echo "parked: $d ($(epochs "$PARKED/$d") epochs)"
+    done
     ;;
   collect)
     n=0
@@ -117,8 +155,24 @@ case "${1:-}" in
         [[ -f $RUNS/$d/$name ]] && cp "$RUNS/$d/$name" "$RESULTS/$d/"
       done
       echo "collected $d"; n=$((n + 1))
+      if [[ -d $PARKED/$d ]]; then  # Its parked checkpoint is spent.
+        rm -r "$PARKED/$d"; echo "removed parked_runs/$d (git rm it)"
+      fi
     done
     echo "$n runs collected; now: python -m zhang2017.report, then commit"
     ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  park)  # Stopped first: a run writes its checkpoint at every epoch.
+    running && { echo "error: the queue is running (pid $(cat "$PIDFILE")); stop it first" >&2; exit 2; }
+    n=0
+    for d in $(folders "$RUNS" checkpoint.npz); do
+      [[ -f $RUNS/$d/result.json ]] && continue
+      e=$(epochs "$RUNS/$d")
+      (($(epochs "$PARKED/$d") < e)) || continue  # Parked already.
+      copy_run "$RUNS/$d" "$PARKED/$d" history.csv checkpoint.npz
+      echo "parked $d ($e epochs, $(stat -c %s "$PARKED/$d/checkpoint.npz" | awk '{printf "%.1f", $1 / 1048576}') MiB)"
+      n=$((n + 1))
+    done
+    echo "$n runs parked; now: git add parked_runs, then commit"
+    ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

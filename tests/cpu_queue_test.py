@@ -1,15 +1,32 @@
-"""scripts/cpu_queue.sh without its hours of training: status, collect and
-the refusals, on a queue folder of fake runs."""
+"""scripts/cpu_queue.sh without its hours of training: status, collect,
+park and the refusals, on a queue folder of fake runs."""
 
 import json
 import os
+import shutil
 import subprocess
 
 from absl.testing import absltest
+import numpy as np
 
 import testutil
 
 SCRIPT = os.path.join(testutil.ROOT, 'scripts', 'cpu_queue.sh')
+
+
+def write_checkpoint(d, epochs):
+  """A checkpoint.npz as train_lib writes it, with `epochs` in its meta."""
+  os.makedirs(d, exist_ok=True)
+  meta = {'run_key': {}, 'history': [{'epoch': e + 1} for e in range(epochs)]}
+  np.savez(os.path.join(d, 'checkpoint.npz'), meta=np.array(json.dumps(meta)),
+           v0=np.full(3, epochs, np.float32))
+  with open(os.path.join(d, 'history.csv'), 'w') as f:
+    f.write('epoch\n' + ''.join(f'{e + 1}\n' for e in range(epochs)))
+
+
+def checkpoint_epochs(d):
+  with np.load(os.path.join(d, 'checkpoint.npz')) as z:
+    return len(json.loads(str(z['meta']))['history'])
 
 
 class CpuQueueTest(absltest.TestCase):
@@ -18,7 +35,8 @@ class CpuQueueTest(absltest.TestCase):
     super().setUp()
     self.queue = self.create_tempdir().full_path
     self.results = self.create_tempdir().full_path
-    runs = os.path.join(self.queue, 'runs')
+    self.parked = os.path.join(self.create_tempdir().full_path, 'parked_runs')
+    runs = self.runs = os.path.join(self.queue, 'runs')
     for row, done in (('inception_random', True), ('inception', False)):
       d = os.path.join(runs, 'table1', row, 'seed0')
       os.makedirs(d)
@@ -28,11 +46,12 @@ class CpuQueueTest(absltest.TestCase):
         with open(os.path.join(d, 'result.json'), 'w') as f:
           json.dump({'status': 'fitted'}, f)
       else:
-        open(os.path.join(d, 'checkpoint.npz'), 'w').close()
+        write_checkpoint(d, 2)
 
   def run_script(self, *args, env=None):
     env = {**os.environ, **(env or {}), 'ZHANG2017_QUEUE_DIR': self.queue,
            'ZHANG2017_RESULTS_DIR': self.results,
+           'ZHANG2017_PARKED_DIR': self.parked,
            'ZHANG2017_DATA_DIR': self.results}  # Any folder: never read.
     return subprocess.run(['bash', SCRIPT, *args], env=env,
                           capture_output=True, text=True, timeout=60)
@@ -61,21 +80,60 @@ class CpuQueueTest(absltest.TestCase):
       self.assertEqual(json.load(f), {'status': 'kept'})
     self.assertNotIn('not collected', self.run_script('status').stdout)
 
-  def test_start_status_stop_with_a_stand_in_queue(self):
+  def start_stand_in(self):
     # The clone is of this repository's HEAD: committed code runs.
-    os.environ['ZHANG2017_QUEUE_CMD'] = 'echo stand-in; sleep 300'
-    try:
-      p = self.run_script('start')
-    finally:
-      del os.environ['ZHANG2017_QUEUE_CMD']
+    return self.run_script(
+        'start', env={'ZHANG2017_QUEUE_CMD': 'echo stand-in; sleep 300'})
+
+  def test_park_then_start_on_a_new_machine_resumes_and_skips_finished(self):
+    p = self.run_script('park')
+    self.assertEqual(p.returncode, 0, p.stderr)
+    self.assertIn('parked table1/inception/seed0 (2 epochs, 0.0 MiB)', p.stdout)
+    self.assertIn('1 runs parked', p.stdout)
+    parked = os.path.join(self.parked, 'table1', 'inception', 'seed0')
+    self.assertCountEqual(os.listdir(parked), ['checkpoint.npz', 'history.csv'])
+    self.assertIn('0 runs parked', self.run_script('park').stdout)  # Had it.
+    self.assertIn('parked: table1/inception/seed0 (2 epochs)',
+                  self.run_script('status').stdout)
+    # A new machine: no queue folder; the finished run is in results/.
+    self.run_script('collect')
+    shutil.rmtree(self.queue)
+    p = self.start_stand_in()
+    self.assertEqual(p.returncode, 0, p.stderr)
+    self.run_script('stop')
+    self.assertIn('resumes table1/inception/seed0 from parked_runs/ after '
+                  'epoch 2 (this machine had 0)', p.stdout)
+    run = os.path.join(self.runs, 'table1', 'inception', 'seed0')
+    self.assertEqual(checkpoint_epochs(run), 2)
+    self.assertTrue(os.path.exists(os.path.join(  # The sweep skips it.
+        self.runs, 'table1', 'inception_random', 'seed0', 'result.json')))
+    # A run that went further here than its parked copy keeps its own.
+    write_checkpoint(run, 5)
+    p = self.start_stand_in()
+    self.run_script('stop')
+    self.assertNotIn('from parked_runs', p.stdout)
+    self.assertEqual(checkpoint_epochs(run), 5)
+    self.assertIn('parked table1/inception/seed0 (5 epochs',
+                  self.run_script('park').stdout)
+    self.assertEqual(checkpoint_epochs(parked), 5)
+    # Once it finishes and is collected its parked copy goes.
+    with open(os.path.join(run, 'result.json'), 'w') as f:
+      json.dump({'status': 'fitted'}, f)
+    p = self.run_script('collect')
+    self.assertIn('removed parked_runs/table1/inception/seed0', p.stdout)
+    self.assertFalse(os.path.exists(parked))
+
+  def test_start_status_stop_with_a_stand_in_queue(self):
+    p = self.start_stand_in()
     self.assertEqual(p.returncode, 0, p.stderr)
     with open(os.path.join(self.queue, 'queue.pid')) as f:
       pid = int(f.read())
     self.assertIn(f'(pid {pid})', p.stdout)
     self.assertIn('running', self.run_script('status').stdout.splitlines()[0])
-    again = self.run_script('start')
-    self.assertEqual(again.returncode, 2)
-    self.assertIn('the queue is running', again.stderr)
+    for command in ('start', 'park'):
+      again = self.run_script(command)
+      self.assertEqual(again.returncode, 2)
+      self.assertIn('the queue is running', again.stderr)
     self.assertIn('queue stopped', self.run_script('stop').stdout)
     with self.assertRaises(ProcessLookupError):  # The whole group is gone.
       os.killpg(pid, 0)
