@@ -35,10 +35,15 @@ running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 # Run folders (relative) under $1 holding a file named $2.
 folders() { (cd "$1" 2>/dev/null && find . -name "$2" | sort | sed 's|^\./||; s|/[^/]*$||'); }
 
-epochs() {  # Epochs a run folder's checkpoint holds (0 without one).
-  [[ -f $1/checkpoint.npz ]] || { echo 0; return; }
-  "$PYTHON" -c 'import json, sys, numpy as np
-print(len(json.loads(str(np.load(sys.argv[1])["meta"]))["history"]))' "$1/checkpoint.npz"
+state() {  # "<epochs> <run key hash>" of a run folder's checkpoint.
+  # "0 -" without one; "0 ?" (and a warning) where it cannot be read.
+  [[ -f $1/checkpoint.npz ]] || { echo "0 -"; return; }
+  "$PYTHON" -c 'import hashlib, json, sys, numpy as np
+m = json.loads(str(np.load(sys.argv[1])["meta"]))
+key = json.dumps(m["run_key"], sort_keys=True).encode()
+print(len(m["history"]), hashlib.sha256(key).hexdigest()[:12])' \
+    "$1/checkpoint.npz" 2>/dev/null || {
+    echo "warning: cannot read $1/checkpoint.npz" >&2; echo "0 ?"; }
 }
 
 copy_run() {  # copy_run FROM TO FILE...: each file whole or not at all.
@@ -46,7 +51,7 @@ copy_run() {  # copy_run FROM TO FILE...: each file whole or not at all.
   mkdir -p "$to"
   for name in "$@"; do
     [[ -f $from/$name ]] || continue
-    cp "$from/$name" "$to/.$name.part" && mv "$to/.$name.part" "$to/$name"
+    cp "$from/$name" "$to/$name.part" && mv "$to/$name.part" "$to/$name"
   done
 }
 
@@ -90,14 +95,23 @@ case "${1:-}" in
     # The data, as .ci/run finds it (the clone has no ../shared of its own).
     export ZHANG2017_DATA_DIR=${ZHANG2017_DATA_DIR:-$(cd "$REPO/.." && pwd)/shared/data}
     [[ -d $ZHANG2017_DATA_DIR ]] || { echo "error: no data folder $ZHANG2017_DATA_DIR; set ZHANG2017_DATA_DIR" >&2; exit 2; }
-    # Finished in results/ (on another machine, too): not run again.
-    for d in $(folders "$RESULTS" result.json); do
+    # The queue's runs finished in results/ (on another machine, too) are
+    # not run again.
+    for d in $(for e in table1 fig1a fig2b fig1bc appendix; do
+                 folders "$RESULTS" result.json | grep "^$e/"; done
+               [[ -f $RESULTS/$KERNEL/result.json ]] && echo "$KERNEL"); do
       [[ -f $RUNS/$d/result.json ]] || copy_run "$RESULTS/$d" "$RUNS/$d" result.json
     done
     # Parked runs, where this machine has fewer of their epochs.
     for d in $(folders "$PARKED" checkpoint.npz); do
       [[ -f $RUNS/$d/result.json ]] && continue
-      have=$(epochs "$RUNS/$d") parked=$(epochs "$PARKED/$d")
+      read -r have key <<<"$(state "$RUNS/$d")"
+      read -r parked pkey <<<"$(state "$PARKED/$d")"
+      [[ $pkey == '?' ]] && continue
+      if [[ $key != [-?] && $key != "$pkey" ]]; then
+        echo "warning: parked_runs/$d was trained with other flags than $RUNS/$d; left alone (delete the stale one)" >&2
+        continue
+      fi
       ((parked > have)) || continue
       copy_run "$PARKED/$d" "$RUNS/$d" history.csv checkpoint.npz
       echo "resumes $d from parked_runs/ after epoch $parked (this machine had $have)"
@@ -142,7 +156,10 @@ case "${1:-}" in
       [[ -f $RESULTS/$d/result.json ]] || echo "finished, not collected: $d"
     done
     for d in $(folders "$PARKED" checkpoint.npz); do
-      echo "parked: $d ($(epochs "$PARKED/$d") epochs)"
+      read -r e _ <<<"$(state "$PARKED/$d")"
+      if [[ -f $RESULTS/$d/result.json ]]; then
+        echo "parked: $d, collected already (git rm -r parked_runs/$d)"
+      else echo "parked: $d ($e epochs)"; fi
     done
     ;;
   collect)
@@ -166,8 +183,10 @@ case "${1:-}" in
     n=0
     for d in $(folders "$RUNS" checkpoint.npz); do
       [[ -f $RUNS/$d/result.json ]] && continue
-      e=$(epochs "$RUNS/$d")
-      (($(epochs "$PARKED/$d") < e)) || continue  # Parked already.
+      read -r e key <<<"$(state "$RUNS/$d")"
+      [[ $key == '?' ]] && continue
+      read -r had pkey <<<"$(state "$PARKED/$d")"
+      [[ $pkey == "$key" ]] && ((had >= e)) && continue  # Parked already.
       copy_run "$RUNS/$d" "$PARKED/$d" history.csv checkpoint.npz
       echo "parked $d ($e epochs, $(stat -c %s "$PARKED/$d/checkpoint.npz" | awk '{printf "%.1f", $1 / 1048576}') MiB)"
       n=$((n + 1))

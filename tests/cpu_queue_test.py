@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 from absl.testing import absltest
 import numpy as np
@@ -14,10 +15,11 @@ import testutil
 SCRIPT = os.path.join(testutil.ROOT, 'scripts', 'cpu_queue.sh')
 
 
-def write_checkpoint(d, epochs):
+def write_checkpoint(d, epochs, run_key=None):
   """A checkpoint.npz as train_lib writes it, with `epochs` in its meta."""
   os.makedirs(d, exist_ok=True)
-  meta = {'run_key': {}, 'history': [{'epoch': e + 1} for e in range(epochs)]}
+  meta = {'run_key': run_key or {'model': 'inception_small'},
+          'history': [{'epoch': e + 1} for e in range(epochs)]}
   np.savez(os.path.join(d, 'checkpoint.npz'), meta=np.array(json.dumps(meta)),
            v0=np.full(3, epochs, np.float32))
   with open(os.path.join(d, 'history.csv'), 'w') as f:
@@ -122,6 +124,72 @@ class CpuQueueTest(absltest.TestCase):
     p = self.run_script('collect')
     self.assertIn('removed parked_runs/table1/inception/seed0', p.stdout)
     self.assertFalse(os.path.exists(parked))
+
+  def test_parked_copies_that_do_not_fit_are_left_alone(self):
+    parked = os.path.join(self.parked, 'table1', 'inception', 'seed0')
+    run = os.path.join(self.runs, 'table1', 'inception', 'seed0')
+    write_checkpoint(parked, 2)  # As many epochs as here: nothing to do.
+    p = self.start_stand_in()
+    self.run_script('stop')
+    self.assertNotIn('from parked_runs', p.stdout)
+    write_checkpoint(parked, 9, run_key={'model': 'alexnet_small'})
+    p = self.start_stand_in()
+    self.run_script('stop')
+    self.assertEqual(p.returncode, 0, p.stderr)
+    self.assertIn('warning: parked_runs/table1/inception/seed0 was trained '
+                  'with other flags', p.stderr)
+    self.assertEqual(checkpoint_epochs(run), 2)
+    self.assertIn('parked table1/inception/seed0 (2 epochs',  # Replaced.
+                  self.run_script('park').stdout)
+    self.assertEqual(checkpoint_epochs(parked), 2)
+    with open(os.path.join(parked, 'checkpoint.npz'), 'wb') as f:
+      f.write(b'damaged')
+    shutil.rmtree(run)
+    p = self.start_stand_in()  # Warns and goes on.
+    self.run_script('stop')
+    self.assertEqual(p.returncode, 0, p.stderr)
+    self.assertIn('warning: cannot read', p.stderr)
+    self.assertIn('queue started', p.stdout)
+    self.assertFalse(os.path.exists(run))
+
+  def test_the_queue_skips_the_kernel_run_finished_in_results(self):
+    # The real queue, with a python that runs `-c` and logs the rest.
+    calls = os.path.join(self.queue, 'calls.txt')
+    stub = os.path.join(self.results, 'python')
+    with open(stub, 'w') as f:
+      f.write(f'#!/bin/bash\n[[ $1 == -c ]] && exec python3 "$@"\n'
+              f'echo "$*" >>{calls}\n')
+    os.chmod(stub, 0o755)
+    kernel = os.path.join(self.results, 'theory',
+                          'kernel-cifar10-gaussian-rf32000-median')
+    os.makedirs(kernel)
+    with open(os.path.join(kernel, 'result.json'), 'w') as f:
+      json.dump({'status': 'interpolated'}, f)
+    p = self.run_script('start', env={'PYTHON': stub,
+                                      'ZHANG2017_QUEUE_CMD': 'queue'})
+    self.assertEqual(p.returncode, 0, p.stderr)
+    log = os.path.join(self.queue, 'queue.log')
+    for _ in range(100):
+      if os.path.exists(log) and 'queue finished' in open(log).read():
+        break
+      time.sleep(0.1)
+    self.assertIn('queue finished', open(log).read())
+    with open(calls) as f:
+      lines = f.read().splitlines()
+    self.assertLen(lines, 3)  # The three sweeps, no kernel run.
+    self.assertTrue(all('-m zhang2017.sweep' in l for l in lines), lines)
+    self.assertIn('--rows=inception_random,inception,alexnet_random', lines[0])
+    shutil.rmtree(kernel)
+    os.remove(os.path.join(self.runs, os.path.relpath(kernel, self.results),
+                           'result.json'))
+    self.run_script('start', env={'PYTHON': stub,
+                                  'ZHANG2017_QUEUE_CMD': 'queue'})
+    for _ in range(100):
+      if open(log).read().count('queue finished') == 2:
+        break
+      time.sleep(0.1)
+    with open(calls) as f:
+      self.assertIn('-m zhang2017.kernel', f.read().splitlines()[4])
 
   def test_start_status_stop_with_a_stand_in_queue(self):
     p = self.start_stand_in()
