@@ -97,9 +97,9 @@ case "${1:-}" in
     [[ -d $ZHANG2017_DATA_DIR ]] || { echo "error: no data folder $ZHANG2017_DATA_DIR; set ZHANG2017_DATA_DIR" >&2; exit 2; }
     # The queue's runs finished in results/ (on another machine, too) are
     # not run again.
-    for d in $(for e in table1 fig1a fig2b fig1bc appendix; do
-                 folders "$RESULTS" result.json | grep "^$e/"; done
-               [[ -f $RESULTS/$KERNEL/result.json ]] && echo "$KERNEL"); do
+    # (The experiments of sweep_lib.CONV_EXPERIMENTS, and the kernel run.)
+    for d in $(folders "$RESULTS" result.json |
+               grep -E "^((table1|fig1a|fig2b|fig1bc|appendix)/|$KERNEL\$)"); do
       [[ -f $RUNS/$d/result.json ]] || copy_run "$RESULTS/$d" "$RUNS/$d" result.json
     done
     # Parked runs, where this machine has fewer of their epochs.
@@ -143,16 +143,14 @@ case "${1:-}" in
     if running; then echo "running (pid $(cat "$PIDFILE")) at $(git -C "$CODE" rev-parse --short HEAD)"
     else echo "not running"; fi
     [[ -f $LOG ]] && tail -n 5 "$LOG"
-    for f in $(cd "$RUNS" 2>/dev/null && find . -name checkpoint.npz | sort); do
-      d=$(dirname "$f")
-      echo "in progress: ${d#./} ($(($(wc -l <"$RUNS/$d/history.csv") - 1)) epochs)"
+    for d in $(folders "$RUNS" checkpoint.npz); do
+      echo "in progress: $d ($(($(wc -l <"$RUNS/$d/history.csv") - 1)) epochs)"
       [[ -f $RUNS/$d/train.log ]] && tail -n 1 "$RUNS/$d/train.log"
     done
-    for f in $(cd "$RUNS" 2>/dev/null && find . -name gram.npz | sort); do
-      echo "in progress: $(dirname "${f#./}") (dot products saved $(date -r "$RUNS/$f" -u +%FT%TZ))"
+    for d in $(folders "$RUNS" gram.npz); do
+      echo "in progress: $d (dot products saved $(date -r "$RUNS/$d/gram.npz" -u +%FT%TZ))"
     done
-    for f in $(cd "$RUNS" 2>/dev/null && find . -name result.json | sort); do
-      d=$(dirname "${f#./}")
+    for d in $(folders "$RUNS" result.json); do
       [[ -f $RESULTS/$d/result.json ]] || echo "finished, not collected: $d"
     done
     for d in $(folders "$PARKED" checkpoint.npz); do
@@ -164,8 +162,7 @@ case "${1:-}" in
     ;;
   collect)
     n=0
-    for f in $(cd "$RUNS" 2>/dev/null && find . -name result.json | sort); do
-      d=$(dirname "${f#./}")
+    for d in $(folders "$RUNS" result.json); do
       [[ -f $RESULTS/$d/result.json ]] && continue
       mkdir -p "$RESULTS/$d"
       for name in history.csv examples.npz result.json; do  # result.json last: complete.
