@@ -194,6 +194,26 @@ EXAMPLES = {
     'margin': np.zeros(10, np.float16), 'evaluations': np.array(4, np.uint8)}
 
 
+class SittingLogTest(absltest.TestCase):
+
+  def test_old_checkpoint_new_run_and_the_provenance_cell(self):
+    self.assertEqual(results.earlier_sittings(None), [])
+    old = results.earlier_sittings(
+        {'history': [{}] * 27, 'commits': ['0f88015']})
+    self.assertEqual((old[0]['device'], old[0]['first_epoch'],
+                      old[0]['last_epoch']), (None, 1, 27))
+    self.assertIn('0f88015', old[0]['note'])
+    log = [{'git_commit': 'a', 'device': 'cpu: A', 'first_epoch': 1,
+            'last_epoch': 3}]
+    self.assertEqual(results.earlier_sittings({'history': [{}] * 3,
+                                               'sitting_log': log}), log)
+    r = _result('mlp_1x512', 'fitted', 1.0, 0.5, 9)
+    self.assertIn('jax, cpu: test, float32', results.provenance_cell(r))
+    r['provenance']['sitting_log'] = old + log + [dict(log[0], device='cpu: B')]
+    self.assertIn('jax, unrecorded + cpu: A + cpu: B, float32',
+                  results.provenance_cell(r))
+
+
 class LearningOrderTest(absltest.TestCase):
 
   def setUp(self):

@@ -38,7 +38,7 @@ def _comparable(result):
   """A result without the fields that measure time or name folders."""
   result = json.loads(json.dumps(result))
   for k in ('wall_seconds', 'train_seconds', 'sittings', 'git_commit',
-            'git_commits'):
+            'git_commits', 'sitting_log'):
     result['provenance'].pop(k)
   result['flags'].pop('output_dir')
   result['flags'].pop('data_dir')  # Passed in-process, from the env outside.
@@ -74,7 +74,7 @@ class TrainTest(tf.test.TestCase):
     self.assertEqual(r['train_size'], 1000)
     self.assertAllClose(r['corruption']['changed_fraction'], 0.9, atol=0.03)
     for key in ('git_commit', 'backend', 'versions', 'device',
-                'dataset_source', 'wall_seconds'):
+                'dataset_source', 'wall_seconds', 'sitting_log'):
       self.assertIn(key, r['provenance'])
     self.assertIn('cifar10-jpeg.zip', r['provenance']['dataset_source'])
     with open(os.path.join(out, 'history.csv')) as f:
@@ -213,6 +213,18 @@ class TrainTest(tf.test.TestCase):
     self.assertEqual(prov['git_commits'],
                      [_load(ref)['provenance']['git_commit'], 'f' * 40])
     self.assertEqual(_load(ref)['provenance']['sittings'], 1)
+    # The sitting log says which commit and machine trained which epochs.
+    log = prov['sitting_log']
+    ref_log = _load(ref)['provenance']['sitting_log']
+    self.assertEqual([s['git_commit'] for s in log], prov['git_commits'])
+    self.assertEqual(log[0]['device'], ref_log[0]['device'])
+    self.assertEqual([(s['first_epoch'], s['last_epoch']) for s in log],
+                     [(1, log[0]['last_epoch']),
+                      (log[0]['last_epoch'] + 1, _load(ref)['epochs'])])
+    # history.csv is written just before the checkpoint: 3 or 4 epochs.
+    self.assertGreaterEqual(log[0]['last_epoch'], 3)
+    self.assertEqual([(s['first_epoch'], s['last_epoch']) for s in ref_log],
+                     [(1, _load(ref)['epochs'])])
     self.assertEqual(_comparable(_load(out)), _comparable(_load(ref)))
     self.assertEqual(_load(out)['weights_fingerprint'],
                      _load(ref)['weights_fingerprint'])

@@ -210,10 +210,27 @@ def provenance(dataset_source, wall_seconds, precision):
   }
 
 
+def earlier_sittings(meta):
+  """The sitting log of a checkpoint's meta (None: a new run): one entry
+  per sitting with its commit, device and epochs. A checkpoint written before
+  the log existed gets one entry for all its epochs, device not recorded."""
+  if not meta:
+    return []
+  if 'sitting_log' in meta:
+    return [dict(s) for s in meta['sitting_log']]
+  return [{'git_commit': None, 'device': None, 'first_epoch': 1,
+           'last_epoch': len(meta['history']),
+           'note': 'not recorded: checkpoint predates the sitting log; '
+                   'commits: ' + ', '.join(meta.get('commits', []))}]
+
+
 def provenance_cell(r):
   """A result's provenance in one short cell: backend, device, precision,
   dataset file, commit."""
   p = r['provenance']
-  return (f'{p["backend"]}, {p["device"]}, {p.get("precision", "float32")}, '
+  devices = [s['device'] or 'unrecorded' for s in p.get('sitting_log', [])]
+  devices = list(dict.fromkeys(devices)) or [p['device']]
+  return (f'{p["backend"]}, {" + ".join(devices)}, '
+          f'{p.get("precision", "float32")}, '
           f'{p["dataset_source"].split(" (")[0].split(",")[0]}, '
           f'{p["git_commit"][:7]}')
