@@ -209,6 +209,9 @@ class SittingLogTest(absltest.TestCase):
                                                'sitting_log': log}), log)
     r = _result('mlp_1x512', 'fitted', 1.0, 0.5, 9)
     self.assertIn('jax, cpu: test, float32', results.provenance_cell(r))
+    r['provenance']['sittings'] = 2
+    self.assertIn('jax, cpu: test (last of 2 sittings), float32',
+                  results.provenance_cell(r))
     r['provenance']['sitting_log'] = old + log + [dict(log[0], device='cpu: B')]
     self.assertIn('jax, unrecorded + cpu: A + cpu: B, float32',
                   results.provenance_cell(r))

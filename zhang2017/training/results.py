@@ -230,6 +230,9 @@ def provenance_cell(r):
   p = r['provenance']
   devices = [s['device'] or 'unrecorded' for s in p.get('sitting_log', [])]
   devices = list(dict.fromkeys(devices)) or [p['device']]
+  if 'sitting_log' not in p and p.get('sittings', 1) > 1:
+    # Written before the log: `device` is the last sitting's only.
+    devices = [f'{devices[0]} (last of {p["sittings"]} sittings)']
   return (f'{p["backend"]}, {" + ".join(devices)}, '
           f'{p.get("precision", "float32")}, '
           f'{p["dataset_source"].split(" (")[0].split(",")[0]}, '
