@@ -191,7 +191,7 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
   sitting_log = results.earlier_sittings(meta)
   sitting = {'git_commit': results.git_commit(),
              'device': results.device_description(),
-             'first_epoch': len(history) + 1, 'last_epoch': len(history)}
+             'first_epoch': len(history) + 1}
   if meta:
     log(f'resuming {run_dir} after epoch {len(history)}')
   per_example = memorization.resume(meta, cfg.epochs, changed, sample)
@@ -216,7 +216,6 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
       per_example.update(train[1], train[3])
     tb.write(row)
     session_epochs += 1
-    sitting['last_epoch'] = len(history)
     elapsed = time.time() - session_start
     left = elapsed / session_epochs * (cfg.epochs - epoch - 1)
     log(f'epoch {row["epoch"]}/{cfg.epochs}  loss {row["train_loss"]:.4f}  '
@@ -231,7 +230,8 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
                     {'run_key': cfg.run_key(), 'history': history,
                      'status': status, 'commits': commits,
                      'sittings': sittings,
-                     'sitting_log': sitting_log + [sitting],
+                     'sitting_log': sitting_log + [
+                         {**sitting, 'last_epoch': len(history)}],
                      'wall_seconds': earlier + time.time() - start},
                     per_example.state() if per_example else None)
 
@@ -264,8 +264,8 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
                                        precision),
   }
   result['provenance'].update(git_commits=commits, sittings=sittings)
-  if sitting['last_epoch'] >= sitting['first_epoch']:
-    sitting_log = sitting_log + [sitting]
+  if session_epochs:  # Else the checkpoint's log already ends complete.
+    sitting_log = sitting_log + [{**sitting, 'last_epoch': len(history)}]
   result['provenance']['sitting_log'] = sitting_log
   result['provenance']['train_seconds'] = round(
       sum(r['seconds'] for r in history), 2)
