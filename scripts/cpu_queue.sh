@@ -5,6 +5,8 @@
 #   scripts/cpu_queue.sh start [COMMIT]  # run the queue at COMMIT (default HEAD)
 #   scripts/cpu_queue.sh status          # running or not, its log, finished runs
 #   scripts/cpu_queue.sh stop            # stop it; `start` resumes it
+#   scripts/cpu_queue.sh stop --after-save [MINUTES]  # first wait (at most
+#                                        # MINUTES, default 30) for the next save
 #   scripts/cpu_queue.sh collect         # copy finished runs into results/
 #   scripts/cpu_queue.sh park            # runs in progress into parked_runs/
 #
@@ -29,6 +31,13 @@ PARKED=${ZHANG2017_PARKED_DIR:-$REPO/parked_runs}  # Where `park` copies to.
 FIRST=inception_random,inception,alexnet_random,alexnet,inception_nobn
 PIXELS=shuffled_pixels,random_pixels,gaussian
 KERNEL=theory/kernel-cifar10-gaussian-rf32000-median
+
+# The newest checkpoint.npz, gram.npz or result.json of the runs, with its
+# time: it changes when a run saves (each file is written whole, renamed).
+last_save() {
+  find "$RUNS" \( -name checkpoint.npz -o -name gram.npz -o -name result.json \) \
+    -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n 1
+}
 
 running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
@@ -131,8 +140,24 @@ case "${1:-}" in
       queue
     fi ;;
   stop)
+    minutes=${3:-30}
+    if [[ -n ${2:-} && ${2:-} != --after-save ]]; then
+      echo "error: stop takes no argument but --after-save [MINUTES], not '$2'" >&2; exit 2
+    elif [[ ! $minutes =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+      echo "error: --after-save takes the minutes to wait at most, e.g. 'stop --after-save 30', not '$minutes'" >&2; exit 2
+    fi
     running || { echo "the queue is not running"; exit 0; }
     pid=$(cat "$PIDFILE")
+    if [[ ${2:-} == --after-save ]]; then  # The work since the last save is kept.
+      before=$(last_save)
+      deadline=$(awk -v now="$(date +%s)" -v m="$minutes" 'BEGIN { printf "%d", now + m * 60 }')
+      echo "waiting for the next save (at most $minutes min; Ctrl-C leaves the queue running)"
+      while running && [[ $(last_save) == "$before" ]] && (($(date +%s) < deadline)); do sleep 2; done
+      now=$(last_save)
+      if [[ $now != "$before" ]]; then echo "saved: ${now#* }"
+      elif running; then echo "no save within $minutes min; stopping now (work since the last save is lost)"; fi
+    fi
+    running || { rm -f "$PIDFILE"; echo "the queue has finished"; exit 0; }
     kill -TERM -- "-$pid" || true  # The sweep stops its runs; checkpoints stay.
     for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid"

@@ -1,5 +1,5 @@
 """scripts/cpu_queue.sh without its hours of training: status, collect,
-park and the refusals, on a queue folder of fake runs."""
+park, `stop --after-save` and the refusals, on a queue folder of fake runs."""
 
 import json
 import os
@@ -207,6 +207,34 @@ class CpuQueueTest(absltest.TestCase):
       os.killpg(pid, 0)
     self.assertIn('not running', self.run_script('status').stdout)
 
+  def test_stop_after_save_waits_for_the_next_save_at_most_minutes(self):
+    ckpt = os.path.join(self.runs, 'table1', 'inception', 'seed0',
+                        'checkpoint.npz')
+    # A stand-in run that saves its checkpoint (whole, renamed) every 2 s.
+    p = self.run_script('start', env={'ZHANG2017_QUEUE_CMD': (
+        f'while :; do sleep 2; cp {ckpt} {ckpt}.part; mv {ckpt}.part {ckpt};'
+        ' done')})
+    self.assertEqual(p.returncode, 0, p.stderr)
+    with open(os.path.join(self.queue, 'queue.pid')) as f:
+      pid = int(f.read())
+    start = time.time()
+    p = self.run_script('stop', '--after-save', '1')
+    self.assertEqual(p.returncode, 0, p.stderr)
+    self.assertLess(time.time() - start, 30)  # Not the minute: the save.
+    self.assertIn(f'saved: {ckpt}', p.stdout)
+    self.assertIn('queue stopped', p.stdout)
+    with self.assertRaises(ProcessLookupError):
+      os.killpg(pid, 0)
+    self.assertEqual(checkpoint_epochs(os.path.dirname(ckpt)), 2)  # Whole.
+    # No save comes: it stops at the limit (0.05 min: 3 s).
+    self.assertEqual(self.start_stand_in().returncode, 0)
+    start = time.time()
+    p = self.run_script('stop', '--after-save', '0.05')
+    self.assertGreaterEqual(time.time() - start, 3)
+    self.assertIn('no save within 0.05 min; stopping now', p.stdout)
+    self.assertIn('queue stopped', p.stdout)
+    self.assertIn('not running', self.run_script('status').stdout)
+
   def test_refusals_are_one_line_and_exit_2(self):
     p = self.run_script('start', 'no-such-commit')
     self.assertEqual(p.returncode, 2)
@@ -222,6 +250,11 @@ class CpuQueueTest(absltest.TestCase):
                   p.stderr)
     self.assertFalse(os.path.exists(os.path.join(self.queue, 'code')))
     self.assertEqual(self.run_script('bogus').returncode, 2)
+    for args in (('stop', 'now'), ('stop', '--after-save', 'soon')):
+      p = self.run_script(*args)
+      self.assertEqual(p.returncode, 2)
+      self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+      self.assertIn(f"not '{args[-1]}'", p.stderr)
     self.assertIn('the queue is not running', self.run_script('stop').stdout)
 
 
