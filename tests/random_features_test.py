@@ -11,6 +11,7 @@ import testutil
 from zhang2017.theory import gram as gram_lib
 from zhang2017.theory import kernel_lib
 from zhang2017.theory import random_features as rf
+from zhang2017.training import results
 from zhang2017.errors import UserError
 
 DATA = testutil.data_dir()
@@ -90,9 +91,10 @@ class GramTest(tf.test.TestCase):
     rng = np.random.default_rng(1)
     x, x_test = rng.uniform(0, 1, (2, 150, 32, 32, 3)).astype(np.float32)
     args = dict(filters=48, seed=0, tile=64, chunk=16, key={'filters': 48})
-    whole, earlier, sittings = gram_lib.random_feature_gram(
+    whole, earlier, log = gram_lib.random_feature_gram(
         x, x_test[:40], log=lambda _: None, **args)
-    self.assertEqual((earlier, sittings, whole.dim), (0.0, 1, 8 * 48))
+    self.assertEqual((earlier, len(log), whole.dim), (0.0, 1, 8 * 48))
+    self.assertEqual((log[0]['first_filter'], log[0]['last_filter']), (1, 48))
     path = os.path.join(self.create_tempdir().full_path, 'run', 'gram.npz')
 
     def killed_after_first_save(line):  # A kill right after gram.npz landed.
@@ -103,20 +105,37 @@ class GramTest(tf.test.TestCase):
                                    checkpoint=path, checkpoint_seconds=0,
                                    **args)
     lines = []
-    resumed, earlier, sittings = gram_lib.random_feature_gram(
+    resumed, earlier, log = gram_lib.random_feature_gram(
         x, x_test[:40], log=lines.append, checkpoint=path,
         checkpoint_seconds=1e9, **args)
     self.assertIn('16 of 48 filters', lines[0])
-    self.assertEqual(len(lines), 3)  # Chunks 2 and 3 only.
-    self.assertEqual(sittings, 2)
-    # Saved after the last chunk too: a failed solve restarts from the sums.
-    gram_lib.random_feature_gram(x, x_test[:40], log=lines.append,
-                                 checkpoint=path, checkpoint_seconds=0, **args)
+    # Chunks 2 and 3, and the save after the last one though 1e9 s have
+    # not passed: a failed solve restarts from the sums.
+    self.assertEqual(len(lines), 4)
+    self.assertIn('saved', lines[-1])
+    self.assertEqual([(s['first_filter'], s['last_filter']) for s in log],
+                     [(1, 16), (17, 48)])
+    for s in log:
+      self.assertEqual(s['git_commit'], results.git_commit())
+      self.assertTrue(s['device'].startswith('cpu: '), s['device'])
     del lines[:]
-    done, _, sittings = gram_lib.random_feature_gram(
+    done, _, log = gram_lib.random_feature_gram(
         x, x_test[:40], log=lines.append, checkpoint=path, **args)
-    # The second sitting saved nothing, so it left no trace.
-    self.assertEqual((len(lines), sittings, done.dim), (1, 3, 8 * 48))
+    # A third sitting: nothing left to sum (it only solves), and it says so.
+    self.assertEqual((len(lines), len(log), done.dim), (1, 3, 8 * 48))
+    self.assertNotIn('first_filter', log[2])
+    # A gram.npz written before the log: one entry, commits unknown.
+    with np.load(path) as z:
+      arrays = dict(z)
+    meta = json.loads(str(arrays['meta']))
+    del meta['sitting_log']
+    arrays['meta'] = np.array(json.dumps(dict(meta, sittings=2)))
+    np.savez(path, **arrays)
+    _, _, log = gram_lib.random_feature_gram(
+        x, x_test[:40], log=lines.append, checkpoint=path, **args)
+    self.assertEqual((log[0]['git_commit'], log[0]['last_filter'], len(log)),
+                     (None, 48, 2))
+    self.assertIn('(2 sittings)', log[0]['note'])
     self.assertGreater(earlier, 0.0)
     for name in ('cross', 'sq', 'sq_eval', 'dim'):
       self.assertAllEqual(getattr(resumed, name), getattr(whole, name))
@@ -151,6 +170,10 @@ class GramTest(tf.test.TestCase):
     self.assertIn('512 per image', p.stdout)
     self.assertIn('GFLOP/s', p.stdout)
     self.assertEqual(r['filters'], 64)
+    prov = r['provenance']
+    self.assertEqual((prov['sittings'], prov['git_commits']),
+                     (1, [prov['git_commit']]))
+    self.assertEqual(prov['sitting_log'][0]['last_filter'], 64)
     self.assertIn('saved', p.stdout)  # After the one chunk, then deleted.
     self.assertEqual(sorted(os.listdir(os.path.join(out, prep))),
                      ['result.json'])

@@ -23,8 +23,10 @@ succeeds; the result records it as `jitter`.
 Random features are summed 1,024 filters at a time into dot products
 (gram.py); every --checkpoint_minutes those sums go to gram.npz in the run
 folder, and the same command started again resumes from them (32,000
-filters take hours on 2 cores). The file is deleted once result.json is
-written; wall_seconds adds up the sittings.
+filters take hours on 2 cores); it is also saved after the last chunk, so
+a failed solve restarts from the sums, and deleted once result.json is
+written. wall_seconds adds up the sittings; provenance.sitting_log names
+each one's commit, device and filters.
 """
 
 import functools
@@ -122,11 +124,11 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
   check_flags(dataset, preprocessing, precision)
   t0 = time.time()
   ds = data.subset(data.load(dataset, data_dir), train_size, seed)
-  earlier, sittings = 0.0, 1
+  earlier, sitting_log = 0.0, []
   if preprocessing == 'random_features':
     key = {'dataset': ds.source, 'train_size': train_size, 'seed': seed,
            'filters': filters, 'tile': tile}
-    gram, earlier, sittings = gram_lib.random_feature_gram(
+    gram, earlier, sitting_log = gram_lib.random_feature_gram(
         ds.x_train / np.float32(255), ds.x_test / np.float32(255), filters,
         seed, tile, log, checkpoint=checkpoint, key=key,
         checkpoint_seconds=checkpoint_seconds)
@@ -180,8 +182,12 @@ def run(dataset, data_dir, kernel, gamma, l2, train_size, seed, tile,
           f'{precision} matrix, float64 solves'),
   })
   r['status'] = kernel_lib.status(r)
-  if sittings > 1:
-    r['sittings'] = sittings  # wall_seconds adds up all of them.
+  if sitting_log:  # Random features: perhaps several sittings.
+    p = r['provenance']  # Its wall_seconds adds them all up.
+    p['sitting_log'] = sitting_log
+    p['git_commits'] = list(dict.fromkeys(
+        s['git_commit'] for s in sitting_log if s['git_commit']))
+    p['sittings'] = len(sitting_log)
   if preprocessing == 'random_features':
     r['filters'] = filters
   return r

@@ -26,7 +26,8 @@ class Gram:
   so no full feature matrix is held: train x train lower tiles, eval x train
   rows (eval = the residual sample of training rows, then the test rows),
   and squared norms; `kernel` and `cross_kernel` then apply the kernel.
-  Memory: about 0.6 n^2 + 4 n (n_eval) bytes, whatever the feature count.
+  Memory: about 2 n^2 + 4 n n_eval bytes (float32 lower tiles, eval rows),
+  whatever the feature count.
   """
 
   def __init__(self, n_train, n_test, tile=kernel_lib.TILE):
@@ -124,42 +125,49 @@ def random_feature_gram(x_train, x_test, filters, seed, tile, log=print,
     log: progress lines.
     chunk: filters per `Gram.add`.
     checkpoint: an .npz path; the sums so far are saved there every
-      `checkpoint_seconds` (and after the last chunk if that long has passed),
-      and resumed from if it exists.
+      `checkpoint_seconds` and after the last chunk (a failed solve then
+      restarts from the sums), and resumed from if it exists.
     key: JSON-able record of what determines the sums; a checkpoint with
       another key is refused.
     checkpoint_seconds: see checkpoint.
 
   Returns:
-    (gram, wall seconds of earlier sittings, sittings so far).
+    (gram, wall seconds of earlier sittings, sitting log): the log has one
+    entry per sitting, this one last, with its commit, device and the
+    filters it summed (`first_filter`, `last_filter`; none in a sitting that
+    only resumed the finished sums).
   """
   t0 = time.time()
-  gram, earlier, sittings = _resume(checkpoint, key, len(x_train),
-                                    len(x_test), tile, log)
+  gram, earlier, sitting_log = _resume(checkpoint, key, len(x_train),
+                                       len(x_test), tile, log)
   g, b = random_features.fit(x_train, filters, seed)
   saved = time.time()
   per_filter = random_features.FEATURES_PER_FILTER
-  for c in range(gram.dim // per_filter, filters, chunk):
+  sitting = {'git_commit': results.git_commit(),
+             'device': results.device_description()}
+  first = gram.dim // per_filter
+  for c in range(first, filters, chunk):
     fm = (g[:, c:c + chunk], b[c:c + chunk])
     gram.add(random_features.transform(x_train, fm),
              random_features.transform(x_test, fm))
     done = min(c + chunk, filters)
+    sitting.update(first_filter=first + 1, last_filter=done)
     log(f'random features: filters {done}/{filters} '
         f'({time.time() - t0:.0f}s)')
-    # Also after the last chunk: a failed solve then restarts from the sums.
-    if checkpoint and time.time() - saved >= checkpoint_seconds:
+    if checkpoint and (done == filters or
+                       time.time() - saved >= checkpoint_seconds):
       os.makedirs(os.path.dirname(checkpoint) or '.', exist_ok=True)
-      gram.save(checkpoint, {'key': key, 'sittings': sittings,
+      gram.save(checkpoint, {'key': key, 'sitting_log': sitting_log + [sitting],
                              'wall_seconds': earlier + time.time() - t0})
       saved = time.time()
       log(f'saved {checkpoint} at {done} filters; the same command resumes')
-  return gram, earlier, sittings
+  return gram, earlier, sitting_log + [sitting]
 
 
 def _resume(path, key, n_train, n_test, tile, log):
-  """(Gram, earlier wall seconds, sittings): from `path` if it exists."""
+  """(Gram, earlier wall seconds, sitting log): from `path` if it exists."""
   if not path or not os.path.exists(path):
-    return Gram(n_train, n_test, tile), 0.0, 1
+    return Gram(n_train, n_test, tile), 0.0, []
   try:
     gram, meta = Gram.load(path, n_train, n_test, tile)
   except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
@@ -168,8 +176,12 @@ def _resume(path, key, n_train, n_test, tile, log):
   if meta['key'] != json.loads(json.dumps(key)):
     raise UserError(f'{path} was made with other flags ({meta["key"]}); use '
                     'those, another --output_dir, or delete the file')
-  log(f'resuming from {path}: '
-      f'{gram.dim // random_features.FEATURES_PER_FILTER} of '
-      f'{key["filters"]} filters '
+  done = gram.dim // random_features.FEATURES_PER_FILTER
+  log(f'resuming from {path}: {done} of {key["filters"]} filters '
       f'summed in {meta["wall_seconds"]:.0f}s')
-  return gram, meta['wall_seconds'], meta['sittings'] + 1
+  # A file from before the log: its sittings, commits and devices unknown.
+  sitting_log = meta.get('sitting_log') or [
+      {'git_commit': None, 'device': None, 'first_filter': 1,
+       'last_filter': done, 'note': 'not recorded: gram.npz predates the '
+       f'sitting log ({meta.get("sittings", 1)} sittings)'}]
+  return gram, meta['wall_seconds'], sitting_log
