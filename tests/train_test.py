@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import unittest
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -259,6 +260,35 @@ class TrainTest(tf.test.TestCase):
     self.assertEqual((r['status'], r['epochs'], r['epochs_to_fit']),
                      ('not_fitted', 2, None))
     self.assertLess(r['train_accuracy'], 1.0)
+
+  def test_killed_before_its_result_a_sitting_that_only_evaluates(self):
+    out = self.create_tempdir().full_path
+    args = (*MLP, '--labels=random', '--epochs=2', f'--output_dir={out}')
+    write_json = results.write_json
+
+    def killed_at_result(path, obj):  # After the last epoch's checkpoint.
+      if path.endswith(results.RESULT):
+        raise KeyboardInterrupt
+      write_json(path, obj)
+    with mock.patch.object(train_lib.results, 'write_json', killed_at_result):
+      with self.assertRaises(KeyboardInterrupt):
+        self.train_here(*args)
+    self.assertTrue(os.path.exists(os.path.join(out, checkpoint.CHECKPOINT)))
+    r, lines = self.train_here(*args)
+    self.assertTrue(any(l.startswith('resuming') for l in lines), lines)
+    self.assertEqual((r['status'], r['epochs']), ('not_fitted', 2))
+    log = r['provenance']['sitting_log']
+    # Every sitting is in the log: the second trained nothing.
+    self.assertLen(log, r['provenance']['sittings'])
+    self.assertEqual((log[0]['first_epoch'], log[0]['last_epoch']), (1, 2))
+    self.assertEqual((log[1]['git_commit'], log[1]['device']),
+                     (log[0]['git_commit'], log[0]['device']))
+    self.assertIn('no epochs', log[1]['note'])
+    self.assertNotIn('first_epoch', log[1])
+    # The same result as the run never killed.
+    ref = self.create_tempdir().full_path
+    self.assertEqual(_comparable(r), _comparable(self.train_here(
+        *args[:-1], f'--output_dir={ref}')[0]))
 
 
 if __name__ == '__main__':

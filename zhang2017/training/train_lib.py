@@ -235,6 +235,9 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
                      'wall_seconds': earlier + time.time() - start},
                     per_example.state() if per_example else None)
 
+  if not session_epochs:  # Resumed after its last epoch (killed before
+    # result.json): the evaluated sizes from one more pass.
+    train, test = _evaluate(trainer, 'train'), _evaluate(trainer, 'test')
   last = history[-1]
   fitted = status == 'fitted'
   result = {
@@ -264,8 +267,12 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
                                        precision),
   }
   result['provenance'].update(git_commits=commits, sittings=sittings)
-  if session_epochs:  # Else the checkpoint's log already ends complete.
+  if session_epochs:
     sitting_log = sitting_log + [{**sitting, 'last_epoch': len(history)}]
+  else:  # Resumed after its last epoch (killed before result.json).
+    sitting_log = sitting_log + [{
+        'git_commit': sitting['git_commit'], 'device': sitting['device'],
+        'note': 'no epochs: evaluated the last checkpoint, wrote the result'}]
   result['provenance']['sitting_log'] = sitting_log
   result['provenance']['train_seconds'] = round(
       sum(r['seconds'] for r in history), 2)
