@@ -87,6 +87,12 @@ class RecordTest(absltest.TestCase):
     np.testing.assert_allclose(memorization.margin(logits, [1, 2, 0]),
                                [1.0, -5.0, 0.0])
 
+  def test_margins_beyond_float16_are_inf_without_a_warning(self):
+    record = memorization.Record(4, CHANGED)
+    with np.errstate(all='raise'):  # A warning would raise here.
+      record.update(CORRECT[0], np.array([1e6, -1e6, 3, 0, 0, 0], np.float32))
+    np.testing.assert_array_equal(record.margin[:3], [np.inf, -np.inf, 3])
+
 
 if __name__ == '__main__':
   absltest.main()

@@ -16,7 +16,7 @@ forgetting"):
 * `label_changed` (uint8, 0/1): the corruption mask; absent where it is not
   known (a tfds ImageNet stream corrupts labels inside the stream).
 * `margin` (float16): logit of the given label minus the largest other logit
-  at the last evaluation.
+  at the last evaluation; +-inf beyond float16's 65,504 (a diverged run).
 * `evaluations` (scalar): the number of evaluations (epochs) recorded.
 * `index` (uint32): only where a fixed sample of the training set is
   evaluated (ImageNet): entry i is training example `index[i]`. Without it
@@ -76,7 +76,8 @@ class Record:
     self.forgetting += (self.correct & ~correct).astype(self.dtype)
     self.last_wrong[~correct] = self.evaluations
     self.correct = correct
-    self.margin = np.asarray(margins, np.float16)
+    with np.errstate(over='ignore'):  # Beyond float16 (a diverged run): inf.
+      self.margin = np.asarray(margins, np.float16)
 
   def first_fitted_epoch(self):
     """The first epoch from which each example stays correct; 0: wrong at
