@@ -205,6 +205,14 @@ class InterpolationTest(tf.test.TestCase):
       pred = kernel_lib.predict(x, alpha, x[:50], 'gaussian', 10.0, tile=128,
                                 dtype=dtype)
       self.assertAllClose(pred, y[:50], atol=tol)
+    # A gamma so large that rounding of |x - x|^2 underflows k(x, x): the
+    # message names the smaller gamma, not a larger one.
+    m = kernel_lib.TiledSPD.kernel(x * 100, 'gaussian', gamma=1e30, tile=128)
+    self.assertLess(min(m.tiles[k, k].diagonal().min() for k in range(m.t)),
+                    1.0)
+    with self.assertRaisesRegex(np.linalg.LinAlgError,
+                                r'diagonal reaches 0 .*use a smaller --gamma'):
+      m.cholesky()
 
   def test_ridge_norm_is_the_fitted_functions_norm_and_status_is_honest(self):
     rng = np.random.default_rng(2)

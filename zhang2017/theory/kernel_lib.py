@@ -96,6 +96,15 @@ class TiledSPD:
     p = {np.float32: 's', np.float64: 'd'}[dtype.type]  # LAPACK's prefix.
     potrf, trsm = getattr(lapack, p + 'potrf'), getattr(blas, p + 'trsm')
     syrk, gemm = getattr(blas, p + 'syrk'), getattr(blas, p + 'gemm')
+    # A diagonal <= 0 is never positive definite, and a larger gamma is then
+    # the wrong advice: a Gaussian's k(x, x) = 1 underflows only where gamma
+    # is so large that float32 rounding of |x - x|^2 (not 0) decides it.
+    low = min(float(self.tiles[k, k].diagonal().min()) for k in range(self.t))
+    if low <= 0:
+      raise np.linalg.LinAlgError(
+          f'the matrix is not positive definite: its diagonal reaches {low:g} '
+          '(a Gaussian kernel is 1 there); use a smaller --gamma (rounding '
+          'of |x - x|^2 times a huge gamma underflows k(x, x)) or add --l2')
     for k in range(self.t):
       t0 = time.time()
       lkk, info = potrf(self.tiles[k, k], lower=1, clean=1, overwrite_a=1)
