@@ -31,6 +31,8 @@ class MirroredBatchNormTest(tf.test.TestCase):
     self.assertEqual(r['replicas'], 2)
     # Per-replica statistics differ by ~0.1 here; synchronized, by rounding.
     self.assertLess(r['max_diff'], 1e-4 * max(1.0, r['scale']))
+    # A plug-in model's BatchNorm (nested) too.
+    self.assertLess(r['plugin_max_diff'], 1e-4 * max(1.0, r['plugin_scale']))
 
 
 @unittest.skipIf(DATA is None, 'real CIFAR-10 not found')

@@ -85,7 +85,8 @@ def build(spec, input_shape, num_classes, kwargs=None, random_crop=False,
     kwargs: keyword arguments for a plug-in's function (--model_kwargs).
     random_crop, augment, weight_decay, dropout, seed, synchronized_bn: the
       flags of the built-in models (see `paper_models.build`); a plug-in
-      takes only `weight_decay` (`specs.check` refuses the others).
+      takes only `weight_decay` (`specs.check` refuses the others) and
+      `synchronized_bn` (its BatchNormalization layers are synchronized).
     model_fn: a callable used instead of importing `spec` (a notebook's).
 
   Returns:
@@ -129,7 +130,21 @@ def build(spec, input_shape, num_classes, kwargs=None, random_crop=False,
   check_model(spec, model, input_shape, num_classes)
   if weight_decay:
     _decay_kernels(spec, model, weight_decay)
+  if synchronized_bn:
+    _synchronize_batchnorm(model)
   return model
+
+
+def _synchronize_batchnorm(model):
+  """A plug-in's BatchNormalization layers, nested ones too, normalize over
+  the global batch, as the built-in models' do under several replicas (the
+  layer reads `synchronized` when it is called)."""
+  stack = list(model.layers)
+  while stack:
+    layer = stack.pop()
+    if isinstance(layer, keras.layers.BatchNormalization):
+      layer.synchronized = True
+    stack.extend(getattr(layer, 'layers', []))
 
 
 def _shape(model, attr, input_shape):

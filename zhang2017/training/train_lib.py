@@ -73,8 +73,8 @@ def epoch_status(losses, fitted, epoch, epochs):
 
 def build_model(cfg, num_classes, input_shape, strategy=None, model_fn=None):
   """The run's model (`registry.build`). Under a strategy of several
-  replicas the built-in models' BatchNorm is synchronized: statistics over
-  the global batch, as on the paper's single GPU (not each replica's)."""
+  replicas BatchNorm (a plug-in's too) is synchronized: statistics over the
+  global batch, as on the paper's single GPU (not each replica's)."""
   return registry.build(cfg.model, input_shape, num_classes, cfg.kwargs,
                         random_crop=cfg.random_crop, augment=cfg.augment,
                         weight_decay=cfg.weight_decay, dropout=cfg.dropout,
