@@ -96,9 +96,7 @@ class TiledSPD:
     p = {np.float32: 's', np.float64: 'd'}[dtype.type]  # LAPACK's prefix.
     potrf, trsm = getattr(lapack, p + 'potrf'), getattr(blas, p + 'trsm')
     syrk, gemm = getattr(blas, p + 'syrk'), getattr(blas, p + 'gemm')
-    # A diagonal <= 0 is never positive definite, and a larger gamma is then
-    # the wrong advice: a Gaussian's k(x, x) = 1 underflows only where gamma
-    # is so large that float32 rounding of |x - x|^2 (not 0) decides it.
+    # First: a larger gamma (potrf's advice below) cannot lift a diagonal.
     low = min(float(self.tiles[k, k].diagonal().min()) for k in range(self.t))
     if low <= 0:
       raise np.linalg.LinAlgError(
@@ -130,17 +128,16 @@ class TiledSPD:
   def solve(self, y):
     """alpha with L L^T alpha = y, from the factored tiles (float64 RHS)."""
     z = np.array(y, np.float64)
+    f64 = lambda t: t.astype(np.float64, copy=False)
     for i in range(self.t):  # Forward: L z = y.
       ri = self.rows(i)
       for j in range(i):
-        z[ri] -= self.tiles[i, j].astype(np.float64, copy=False) @ z[
-            self.rows(j)]
+        z[ri] -= f64(self.tiles[i, j]) @ z[self.rows(j)]
       z[ri] = _tri_solve(self.tiles[i, i], z[ri], trans=False)
     for i in reversed(range(self.t)):  # Backward: L^T alpha = z.
       ri = self.rows(i)
       for j in range(i + 1, self.t):
-        z[ri] -= self.tiles[j, i].T.astype(np.float64, copy=False) @ z[
-            self.rows(j)]
+        z[ri] -= f64(self.tiles[j, i]).T @ z[self.rows(j)]
       z[ri] = _tri_solve(self.tiles[i, i], z[ri], trans=True)
     return z
 
@@ -225,11 +222,6 @@ def residual_sample(n):
   return np.random.default_rng(0).choice(n, min(2000, n), replace=False)
 
 
-def cholesky_gflops(n, seconds):
-  """Achieved rate of a Cholesky of order n (n^3 / 3 flops)."""
-  return n ** 3 / 3 / max(seconds, 1e-9) / 1e9
-
-
 def interpolate(x_train, y_train, x_test, y_test, num_classes, kernel='gaussian',
                 gamma=10.0, l2=0.0, tile=TILE, log=None, dtype=np.float32):
   """Solves K alpha = one-hot(y) and evaluates the interpolant.
@@ -296,7 +288,8 @@ def _solve_and_evaluate(m, y_train, y_test, num_classes, l2, sample, t0, log,
       'max_abs_interpolation_residual': float(np.abs(fit - y[sample]).max()),
       'kernel_seconds': round(t_kernel, 2),
       'cholesky_seconds': round(t_chol, 2),
-      'cholesky_gflops': round(cholesky_gflops(len(y), t_chol), 1),
+      # A Cholesky of order n takes n^3 / 3 flops.
+      'cholesky_gflops': round(len(y) ** 3 / 3 / max(t_chol, 1e-9) / 1e9, 1),
       'solve_seconds': round(t_solve, 2),
       'total_seconds': round(time.time() - t0, 2),
       'matrix_gb': round(tiles_gb, 2),
