@@ -25,11 +25,24 @@ strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
 x = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype(np.uint8)
 
 
+class Block(keras.layers.Layer):
+  """A user's own layer holding a BatchNorm (it has no `.layers`)."""
+
+  def __init__(self):
+    super().__init__()
+    self.conv = keras.layers.Conv2D(8, 3)
+    self.bn = keras.layers.BatchNormalization()
+
+  def call(self, h, training=None):
+    return self.bn(self.conv(h), training=training)
+
+
 def plugin(input_shape, num_classes):
-  """A user's model, its BatchNorm nested in a Sequential."""
+  """A user's model, its BatchNorms nested in a Sequential and in a Layer."""
   inp = keras.Input(input_shape)
   h = keras.layers.Conv2D(8, 3)(keras.layers.Rescaling(1 / 255)(inp))
   h = keras.Sequential([keras.layers.BatchNormalization()])(h)
+  h = Block()(h)
   return keras.Model(inp, keras.layers.Dense(num_classes)(
       keras.layers.GlobalAveragePooling2D()(h)))
 

@@ -136,15 +136,14 @@ def build(spec, input_shape, num_classes, kwargs=None, random_crop=False,
 
 
 def _synchronize_batchnorm(model):
-  """A plug-in's BatchNormalization layers, nested ones too, normalize over
-  the global batch, as the built-in models' do under several replicas (the
-  layer reads `synchronized` when it is called)."""
-  stack = list(model.layers)
-  while stack:
-    layer = stack.pop()
+  """A plug-in's BatchNormalization layers, nested ones too (in a Sequential,
+  a submodel or a user's own Layer), normalize over the global batch, as the
+  built-in models' do under several replicas (the layer reads `synchronized`
+  when it is called)."""
+  # Only models have `.layers`; Keras tracks every layer's sublayers.
+  for layer in model._flatten_layers(include_self=False):  # pylint: disable=protected-access
     if isinstance(layer, keras.layers.BatchNormalization):
       layer.synchronized = True
-    stack.extend(getattr(layer, 'layers', []))
 
 
 def _shape(model, attr, input_shape):
