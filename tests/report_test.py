@@ -318,18 +318,19 @@ class TheoryReportTest(absltest.TestCase):
     self.assertIn('| 46.0 | 50.00 |', _line(text, '| CIFAR-10, Gaussian'))
     # The gap sentence: the headline against the fewest filters of its
     # bandwidth rule (not the fixed-gamma runs).
-    self.assertIn('Without a ridge (median bandwidth), test error goes from '
-                  '40.00% (256 filters) to 17.00% (32,000): 23.00 points over '
-                  "125 times the filters; the paper's 17% is 0.00 points above "
-                  'ours.\n', text)
-    self.assertNotIn('More filters do not close', text)
+    self.assertIn('Without a ridge (gaussian kernel, median bandwidth), test '
+                  'error goes from 40.00% (256 filters) to 17.00% (32,000): '
+                  '23.00 points over 125 times the filters; the paper\'s 17% '
+                  'equals ours.\n', text)
+    self.assertNotIn('The gap may lie', text)
     os.remove(os.path.join(root, 'theory', 'kernel-rf32000', 'result.json'))
     os.rmdir(os.path.join(root, 'theory', 'kernel-rf32000'))
     text = '\n'.join(report_theory.sections(root))
-    self.assertIn('(fixed bandwidth), test error goes from 20.00% (2,048 '
-                  "filters) to 20.00% (32,000): 0.00 points over 16 times the "
-                  "filters; the paper's 17% is 3.00 points below ours. More "
-                  'filters do not close', text)
+    self.assertIn('(gaussian kernel, fixed bandwidth), test error goes from '
+                  '20.00% (2,048 filters) to 20.00% (32,000): 0.00 points over '
+                  "16 times the filters; the paper's 17% is 3.00 points below "
+                  'ours. The gap may lie', text)
+    self.assertIn('ours gaussian with the fixed rule)', text)
     self.assertIn('| not run |', _line(text, '| MNIST, raw pixels'))
     curve = [l.split(' | ')[-1] for l in text.splitlines()
              if l.startswith('| 256 |') or l.startswith('| 1,024 |')
