@@ -36,7 +36,7 @@ KERNEL=theory/kernel-cifar10-gaussian-rf32000-median
 # time: it changes when a run saves (each file is written whole, renamed).
 last_save() {
   find "$RUNS" \( -name checkpoint.npz -o -name gram.npz -o -name result.json \) \
-    -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n 1
+    -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n 1 || true  # A file gone mid-listing is no error.
 }
 
 running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
@@ -145,6 +145,8 @@ case "${1:-}" in
       echo "error: stop takes no argument but --after-save [MINUTES], not '$2'" >&2; exit 2
     elif [[ ! $minutes =~ ^[0-9]+([.][0-9]+)?$ ]]; then
       echo "error: --after-save takes the minutes to wait at most, e.g. 'stop --after-save 30', not '$minutes'" >&2; exit 2
+    elif (($# > 3)); then
+      echo "error: stop --after-save takes one number of minutes, not '${*:4}' after it" >&2; exit 2
     fi
     running || { echo "the queue is not running"; exit 0; }
     pid=$(cat "$PIDFILE")

@@ -250,7 +250,8 @@ class CpuQueueTest(absltest.TestCase):
                   p.stderr)
     self.assertFalse(os.path.exists(os.path.join(self.queue, 'code')))
     self.assertEqual(self.run_script('bogus').returncode, 2)
-    for args in (('stop', 'now'), ('stop', '--after-save', 'soon')):
+    for args in (('stop', 'now'), ('stop', '--after-save', 'soon'),
+                 ('stop', '--after-save', '5', 'junk')):
       p = self.run_script(*args)
       self.assertEqual(p.returncode, 2)
       self.assertEqual(len(p.stderr.strip().splitlines()), 1)
