@@ -3,6 +3,7 @@
 import json
 import os
 import unittest
+import unittest.mock
 
 import numpy as np
 import tensorflow as tf
@@ -150,6 +151,34 @@ class GramTest(tf.test.TestCase):
       f.write(b'truncated')
     with self.assertRaisesRegex(UserError, 'is damaged.*delete it'):
       gram_lib.random_feature_gram(x, x_test[:40], checkpoint=path, **args)
+
+  def test_a_full_disk_costs_the_save_not_the_sums(self):
+    rng = np.random.default_rng(2)
+    x, x_test = rng.uniform(0, 1, (2, 70, 32, 32, 3)).astype(np.float32)
+    args = dict(filters=32, seed=0, tile=64, chunk=16, key={'filters': 32})
+    whole, _, _ = gram_lib.random_feature_gram(x, x_test, log=lambda _: None,
+                                               **args)
+    path = os.path.join(self.create_tempdir().full_path, 'gram.npz')
+    real, calls = results.atomic_savez, []
+
+    def second_save_fails(*a, **k):
+      calls.append(1)
+      if len(calls) == 2:
+        raise OSError(28, 'No space left on device')
+      real(*a, **k)
+    lines = []
+    with unittest.mock.patch.object(results, 'atomic_savez',
+                                    second_save_fails):
+      g, _, _ = gram_lib.random_feature_gram(
+          x, x_test, log=lines.append, checkpoint=path, checkpoint_seconds=0,
+          **args)
+    self.assertIn('could not save', lines[-1])
+    self.assertIn('No space left on device', lines[-1])
+    self.assertAllEqual(g.cross, whole.cross)
+    # The first save stays whole: a resume sums the second chunk again.
+    with np.load(path) as z:
+      self.assertEqual(json.loads(str(z['meta']))['dim'], 8 * 16)
+    self.assertEqual(os.listdir(os.path.dirname(path)), ['gram.npz'])
 
   @unittest.skipIf(DATA is None, 'real data not found')
   def test_binary_on_cifar10_subset_beats_pixels(self):

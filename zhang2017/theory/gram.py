@@ -126,7 +126,8 @@ def random_feature_gram(x_train, x_test, filters, seed, tile, log=print,
     chunk: filters per `Gram.add`.
     checkpoint: an .npz path; the sums so far are saved there every
       `checkpoint_seconds` and after the last chunk (a failed solve then
-      restarts from the sums), and resumed from if it exists.
+      restarts from the sums), and resumed from if it exists. A save that
+      fails (a full disk) is logged and the sums go on in memory.
     key: JSON-able record of what determines the sums; a checkpoint with
       another key is refused.
     checkpoint_seconds: see checkpoint.
@@ -156,11 +157,16 @@ def random_feature_gram(x_train, x_test, filters, seed, tile, log=print,
         f'({time.time() - t0:.0f}s)')
     if checkpoint and (done == filters or
                        time.time() - saved >= checkpoint_seconds):
-      os.makedirs(os.path.dirname(checkpoint) or '.', exist_ok=True)
-      gram.save(checkpoint, {'key': key, 'sitting_log': sitting_log + [sitting],
-                             'wall_seconds': earlier + time.time() - t0})
+      try:
+        os.makedirs(os.path.dirname(checkpoint) or '.', exist_ok=True)
+        gram.save(checkpoint, {'key': key,
+                               'sitting_log': sitting_log + [sitting],
+                               'wall_seconds': earlier + time.time() - t0})
+        log(f'saved {checkpoint} at {done} filters; the same command resumes')
+      except OSError as e:  # A full disk (~8 GB) should not end hours of sums.
+        log(f'could not save {checkpoint} ({e}); going on without it (a '
+            'resume starts from the last save, if any)')
       saved = time.time()
-      log(f'saved {checkpoint} at {done} filters; the same command resumes')
   return gram, earlier, sitting_log + [sitting]
 
 
