@@ -98,6 +98,27 @@ def _spread(ax, df, ycol, fmt, **kw):
   return line.lines[0]
 
 
+def curve_table(runs, flags_dir, row_runs):
+  """Markdown: each Fig. 1a and 2b curve's plotted run (the first seed), its
+  steps to 100% training accuracy, final test accuracy and provenance."""
+  lines = ['| figure | curve | steps to fit | test accuracy (%) | how ours was '
+           'obtained |', '|---|---|---|---|---|']
+  for exp, title in (('fig1a', 'Fig. 1a'), ('fig2b', 'Fig. 2b')):
+    for row in paper.EXPERIMENTS[exp]:
+      rs, _ = row_runs(runs, exp, row.id, flags_dir)
+      if not len(rs):
+        lines.append(f'| {title} | {row.label} | not run | not run |  |')
+        continue
+      r = rs.iloc[0]
+      fit = (f'{int(r["epochs_to_fit"] * r["steps_per_epoch"]):,} '
+             f'({int(r["epochs_to_fit"])} epochs)' if r['status'] == 'fitted'
+             else f'{r["status"].replace("_", " ")} in {int(r["epochs"])} '
+             f'epochs ({100 * r["train_accuracy"]:.2f}% train)')
+      lines.append(f'| {title} | {row.label} | {fit} | '
+                   f'{100 * r["test_accuracy"]:.2f} | {r["provenance"]} |')
+  return '\n'.join(lines) + '\n'
+
+
 def make_figures(runs, results_dir, flags_dir, row_runs):
   """Writes fig1a.png, fig1b.png, fig1c.png, fig2b.png; returns the Fig.
   1b/1c points (`fig1bc_points`)."""

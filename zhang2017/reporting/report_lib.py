@@ -278,6 +278,8 @@ def build(results_dir, flags_dir):
       '## Figures\n',
       '![Fig. 1a](fig1a.png) ![Fig. 1b](fig1b.png)\n',
       '![Fig. 1c](fig1c.png) ![Fig. 2b](fig2b.png)\n',
+      'The curves\' runs (the paper shows curves, not numbers):\n',
+      figures.curve_table(runs, flags_dir, row_runs),
       f'Figure 1b/1c points (time to fit: first step with inference-mode '
       f'training accuracy >= {figures.FIT_THRESHOLD:.0%}, relative to p = 0; '
       'the paper shows curves, not numbers):\n',
