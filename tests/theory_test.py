@@ -213,6 +213,11 @@ class InterpolationTest(tf.test.TestCase):
     with self.assertRaisesRegex(np.linalg.LinAlgError,
                                 r'diagonal reaches 0 .*use a smaller --gamma'):
       m.cholesky()
+    # A linear kernel's diagonal is |x|^2: an all-zero input needs --l2.
+    m = kernel_lib.TiledSPD.kernel(np.zeros_like(x[:20]), 'linear', tile=128)
+    with self.assertRaisesRegex(np.linalg.LinAlgError,
+                                r'reaches 0 .*linear one\); add --l2'):
+      m.cholesky()
 
   def test_ridge_norm_is_the_fitted_functions_norm_and_status_is_honest(self):
     rng = np.random.default_rng(2)

@@ -101,8 +101,9 @@ class TiledSPD:
     if low <= 0:
       raise np.linalg.LinAlgError(
           f'the matrix is not positive definite: its diagonal reaches {low:g} '
-          '(a Gaussian kernel is 1 there); use a smaller --gamma (rounding '
-          'of |x - x|^2 times a huge gamma underflows k(x, x)) or add --l2')
+          '(k(x, x): 1 for a Gaussian kernel, |x|^2 for a linear one); add '
+          '--l2, or for a Gaussian use a smaller --gamma (rounding of '
+          '|x - x|^2 times a huge gamma underflows k(x, x))')
     for k in range(self.t):
       t0 = time.time()
       lkk, info = potrf(self.tiles[k, k], lower=1, clean=1, overwrite_a=1)
