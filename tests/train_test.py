@@ -274,9 +274,27 @@ class TrainTest(tf.test.TestCase):
       with self.assertRaises(KeyboardInterrupt):
         self.train_here(*args)
     self.assertTrue(os.path.exists(os.path.join(out, checkpoint.CHECKPOINT)))
-    r, lines = self.train_here(*args)
+    # A checkpoint from before 'eval_sizes': one more pass gives the sizes.
+    old = self.create_tempdir().full_path
+    with np.load(os.path.join(out, checkpoint.CHECKPOINT)) as z:
+      arrays = dict(z)
+    meta = json.loads(str(arrays['meta']))
+    del meta['eval_sizes']
+    arrays['meta'] = np.array(json.dumps(meta))
+    np.savez(os.path.join(old, checkpoint.CHECKPOINT), **arrays)
+    evaluate = train_lib._evaluate
+    with mock.patch.object(train_lib, '_evaluate', wraps=evaluate) as ev:
+      r_old, _ = self.train_here(*args[:-1], f'--output_dir={old}')
+    self.assertEqual(ev.call_count, 2)
+    with mock.patch.object(train_lib, '_evaluate', wraps=evaluate) as ev:
+      r, lines = self.train_here(*args)
+    # The split sizes come from the checkpoint: no evaluation pass (costly
+    # on ImageNet) just to write the result.
+    self.assertEqual(ev.call_count, 0)
     self.assertTrue(any(l.startswith('resuming') for l in lines), lines)
     self.assertEqual((r['status'], r['epochs']), ('not_fitted', 2))
+    self.assertEqual((r['train_eval_size'], r['test_size']),
+                     (r_old['train_eval_size'], r_old['test_size']))
     log = r['provenance']['sitting_log']
     # Every sitting is in the log: the second trained nothing.
     self.assertLen(log, r['provenance']['sittings'])

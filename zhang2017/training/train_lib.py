@@ -230,14 +230,18 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
                     {'run_key': cfg.run_key(), 'history': history,
                      'status': status, 'commits': commits,
                      'sittings': sittings,
+                     'eval_sizes': [len(train[1]), len(test[1])],
                      'sitting_log': sitting_log + [
                          {**sitting, 'last_epoch': len(history)}],
                      'wall_seconds': earlier + time.time() - start},
                     per_example.state() if per_example else None)
 
-  if not session_epochs:  # Resumed after its last epoch (killed before
-    # result.json): the evaluated sizes from one more pass.
-    train, test = _evaluate(trainer, 'train'), _evaluate(trainer, 'test')
+  if session_epochs:
+    sizes = [len(train[1]), len(test[1])]
+  else:  # Resumed after its last epoch (killed before result.json): the
+    # evaluated sizes from the checkpoint (older ones: from one more pass).
+    sizes = meta.get('eval_sizes') or [
+        len(_evaluate(trainer, s)[1]) for s in ('train', 'test')]
   last = history[-1]
   fitted = status == 'fitted'
   result = {
@@ -256,8 +260,8 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
       'steps_to_fit': last['step'] if fitted else None,
       'steps_per_epoch': steps_per_epoch,
       'train_size': n,
-      'train_eval_size': len(train[1]),
-      'test_size': len(test[1]),
+      'train_eval_size': sizes[0],
+      'test_size': sizes[1],
       'params': params,
       'weights_fingerprint': checkpoint.weights_fingerprint(model),
       'flags': {**cfg.to_dict(), 'learning_rate': cfg.lr},
@@ -272,7 +276,7 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
   else:  # Resumed after its last epoch (killed before result.json).
     sitting_log = sitting_log + [{
         'git_commit': sitting['git_commit'], 'device': sitting['device'],
-        'note': 'no epochs: evaluated the last checkpoint, wrote the result'}]
+        'note': 'no epochs: wrote the result from the last checkpoint'}]
   result['provenance']['sitting_log'] = sitting_log
   result['provenance']['train_seconds'] = round(
       sum(r['seconds'] for r in history), 2)
