@@ -258,6 +258,35 @@ class CpuQueueTest(absltest.TestCase):
       self.assertIn(f"not '{args[-1]}'", p.stderr)
     self.assertIn('the queue is not running', self.run_script('stop').stdout)
 
+  def test_start_refuses_a_commit_on_no_branch(self):
+    # A repository of its own, so that the dangling commit is not ours.
+    repo = self.create_tempdir().full_path
+    os.makedirs(os.path.join(repo, 'scripts'))
+    shutil.copy(SCRIPT, os.path.join(repo, 'scripts'))
+    git = lambda *a: subprocess.run(
+        ['git', '-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', *a],
+        check=True, capture_output=True, text=True).stdout.strip()
+    git('init', '-q', '-b', 'main')
+    git('add', '.')
+    git('commit', '-q', '-m', 'one')
+    start = lambda commit: subprocess.run(
+        ['bash', os.path.join(repo, 'scripts', 'cpu_queue.sh'), 'start',
+         commit], capture_output=True, text=True, timeout=60,
+        env={**os.environ, 'ZHANG2017_QUEUE_DIR': self.queue,
+             'ZHANG2017_DATA_DIR': os.path.join(repo, 'no-data')})
+    # The queue's clone is made, then the missing data stops the start.
+    p = start('main')
+    self.assertEqual(p.returncode, 2)
+    self.assertIn('error: no data folder', p.stderr)
+    # A commit made after that clone and on no branch: fetching the
+    # branches does not bring it.
+    dangling = git('commit-tree', 'HEAD^{tree}', '-p', 'HEAD', '-m', 'two')
+    p = start(dangling)
+    self.assertEqual(p.returncode, 2)
+    self.assertEqual(p.stderr.strip(), f'error: {dangling} is on no branch '
+                     f'of {repo}; put it on a branch first')
+    self.assertFalse(os.path.exists(os.path.join(self.queue, 'queue.pid')))
+
 
 if __name__ == '__main__':
   absltest.main()
