@@ -161,11 +161,17 @@ class GramTest(tf.test.TestCase):
     path = os.path.join(self.create_tempdir().full_path, 'gram.npz')
     real, calls = results.atomic_savez, []
 
+    def disk_full(tmp, **_):  # Part of the file lands, then the disk fills.
+      with open(tmp, 'wb') as f:
+        f.write(b'partial')
+      raise OSError(28, 'No space left on device')
+
     def second_save_fails(*a, **k):
       calls.append(1)
-      if len(calls) == 2:
-        raise OSError(28, 'No space left on device')
-      real(*a, **k)
+      if len(calls) != 2:
+        return real(*a, **k)
+      with unittest.mock.patch.object(np, 'savez', disk_full):
+        return real(*a, **k)
     lines = []
     with unittest.mock.patch.object(results, 'atomic_savez',
                                     second_save_fails):
@@ -178,6 +184,7 @@ class GramTest(tf.test.TestCase):
     # The first save stays whole: a resume sums the second chunk again.
     with np.load(path) as z:
       self.assertEqual(json.loads(str(z['meta']))['dim'], 8 * 16)
+    # No partial temporary file is left beside it.
     self.assertEqual(os.listdir(os.path.dirname(path)), ['gram.npz'])
 
   @unittest.skipIf(DATA is None, 'real data not found')

@@ -143,23 +143,35 @@ class ReportTest(absltest.TestCase):
     self.assertIn('| mlp_1x512 | 0.5 | 1 | 1.50 | 70.00 |', text)
 
   def test_curve_table_names_each_plotted_run(self):
-    for row, status, seed in (('shuffled_pixels', 'fitted', 0),
-                              ('random_pixels', 'not_fitted', 0),
-                              ('shuffled_pixels', 'fitted', 1)):
+    for exp, row, status, seed in (
+        ('fig1a', 'shuffled_pixels', 'fitted', 0),
+        ('fig1a', 'random_pixels', 'not_fitted', 0),
+        ('fig1a', 'gaussian', 'diverged', 0),
+        ('fig1a', 'shuffled_pixels', 'fitted', 1),
+        ('table1', 'inception', 'fitted', 0)):
       flags_ = report_lib.parse_flagfile(
-          os.path.join(FLAGS_DIR, 'fig1a', f'{row}.flags'))
+          os.path.join(FLAGS_DIR, exp, f'{row}.flags'))
       r = _result('inception_small', status, 0.9, 0.5 + seed / 10, 2)
-      _put(self.root, 'fig1a', row, seed,
+      if exp == 'table1':
+        del r['steps_per_epoch']  # An older result.
+      _put(self.root, exp, row, seed,
            dict(r, flags=dict(flags_, output_dir='x', seed=seed)))
     text = self.build()
     # The plotted run is the first seed; 2 epochs of 391 steps.
     self.assertIn('| Fig. 1a | shuffled pixels | 782 (2 epochs) | 50.00 | jax, '
                   'cpu: test, float32, cifar10-jpeg.zip, abcdef0 |', text)
-    self.assertIn('| Fig. 1a | random pixels | not fitted in 2 epochs (90.00% '
-                  'train) | 50.00 |', text)
-    self.assertIn('| Fig. 1a | gaussian | not run | not run |  |', text)
+    self.assertIn('| Fig. 1a | random pixels | not fitted in 2 epochs '
+                  '(90.00%) | 50.00 |', text)
+    self.assertIn('| Fig. 1a | gaussian | diverged (loss not finite) at epoch '
+                  '2 | 50.00 |', text)
+    # Table 1's identical run stands for the true-label curves, and says so.
+    self.assertIn('| Fig. 1a | true labels | 2 epochs | 50.00 | jax, cpu: '
+                  'test, float32, cifar10-jpeg.zip, abcdef0 (same run as '
+                  'table1/inception) |', text)
+    self.assertIn('| Fig. 2b | Inception (BatchNorm) | 2 epochs |', text)
+    self.assertIn('| Fig. 1a | random labels | not run | not run |  |', text)
     self.assertIn('| Fig. 2b | Inception w/o BatchNorm | not run |', text)
-    self.assertIn('Fig. 1a 2 of 5 curves', text)
+    self.assertIn('Fig. 1a 4 of 5 curves', text)
 
   def test_csv_columns_are_numeric(self):
     self.build()

@@ -261,7 +261,7 @@ class TrainTest(tf.test.TestCase):
                      ('not_fitted', 2, None))
     self.assertLess(r['train_accuracy'], 1.0)
 
-  def test_killed_before_its_result_a_sitting_that_only_evaluates(self):
+  def test_killed_before_its_result_a_sitting_that_only_writes_it(self):
     out = self.create_tempdir().full_path
     args = (*MLP, '--labels=random', '--epochs=2', f'--output_dir={out}')
     write_json = results.write_json

@@ -98,6 +98,19 @@ def _spread(ax, df, ycol, fmt, **kw):
   return line.lines[0]
 
 
+def _fit_cell(r):
+  """Steps to fit, or what happened instead (the tables' wording)."""
+  if r['status'] == 'diverged':
+    return f'diverged (loss not finite) at epoch {int(r["epochs"])}'
+  if r['status'] != 'fitted':
+    return (f'not fitted in {int(r["epochs"])} epochs '
+            f'({100 * r["train_accuracy"]:.2f}%)')
+  epochs = f'{int(r["epochs_to_fit"])} epochs'
+  if pd.isna(r['steps_per_epoch']):  # An older result: epochs only.
+    return epochs
+  return f'{int(r["epochs_to_fit"] * r["steps_per_epoch"]):,} ({epochs})'
+
+
 def curve_table(runs, flags_dir, row_runs):
   """Markdown: each Fig. 1a and 2b curve's plotted run (the first seed), its
   steps to 100% training accuracy, final test accuracy and provenance."""
@@ -105,17 +118,14 @@ def curve_table(runs, flags_dir, row_runs):
            'obtained |', '|---|---|---|---|---|']
   for exp, title in (('fig1a', 'Fig. 1a'), ('fig2b', 'Fig. 2b')):
     for row in paper.EXPERIMENTS[exp]:
-      rs, _ = row_runs(runs, exp, row.id, flags_dir)
+      rs, note = row_runs(runs, exp, row.id, flags_dir)
       if not len(rs):
         lines.append(f'| {title} | {row.label} | not run | not run |  |')
         continue
       r = rs.iloc[0]
-      fit = (f'{int(r["epochs_to_fit"] * r["steps_per_epoch"]):,} '
-             f'({int(r["epochs_to_fit"])} epochs)' if r['status'] == 'fitted'
-             else f'{r["status"].replace("_", " ")} in {int(r["epochs"])} '
-             f'epochs ({100 * r["train_accuracy"]:.2f}% train)')
-      lines.append(f'| {title} | {row.label} | {fit} | '
-                   f'{100 * r["test_accuracy"]:.2f} | {r["provenance"]} |')
+      how = r['provenance'] + (f' ({note})' if note else '')
+      lines.append(f'| {title} | {row.label} | {_fit_cell(r)} | '
+                   f'{100 * r["test_accuracy"]:.2f} | {how} |')
   return '\n'.join(lines) + '\n'
 
 
