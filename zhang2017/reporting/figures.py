@@ -98,13 +98,27 @@ def _spread(ax, df, ycol, fmt, **kw):
   return line.lines[0]
 
 
-def _fit_cell(r):
-  """Steps to fit, or what happened instead (the tables' wording)."""
-  if r['status'] == 'diverged':
-    return f'diverged (loss not finite) at epoch {int(r["epochs"])}'
+def status_cell(rs):
+  """A row's status: fitted in how many epochs, or what happened instead."""
+  if (rs['status'] == 'fitted').all():
+    return f'fitted in {rs["epochs_to_fit"].mean():.0f} epochs'
+  parts = set()
+  for _, r in rs.iterrows():
+    if r['status'] == 'diverged':
+      parts.add(f'diverged (loss not finite) at epoch {r["epochs"]}')
+    elif r['status'] == 'not_fitted':
+      parts.add(f'not fitted in {r["epochs"]} epochs '
+                f'({100 * r["train_accuracy"]:.2f}%)')
+    else:
+      parts.add(f'fitted in {r["epochs_to_fit"]} epochs')
+  return '; '.join(sorted(parts))
+
+
+def _fit_cell(rs):
+  """Steps to fit of a one-run frame, or what happened instead."""
+  r = rs.iloc[0]
   if r['status'] != 'fitted':
-    return (f'not fitted in {int(r["epochs"])} epochs '
-            f'({100 * r["train_accuracy"]:.2f}%)')
+    return status_cell(rs)
   epochs = f'{int(r["epochs_to_fit"])} epochs'
   if pd.isna(r['steps_per_epoch']):  # An older result: epochs only.
     return epochs
@@ -122,9 +136,10 @@ def curve_table(runs, flags_dir, row_runs):
       if not len(rs):
         lines.append(f'| {title} | {row.label} | not run | not run |  |')
         continue
-      r = rs.iloc[0]
+      first = rs.iloc[:1]  # The plotted run.
+      r = first.iloc[0]
       how = r['provenance'] + (f' ({note})' if note else '')
-      lines.append(f'| {title} | {row.label} | {_fit_cell(r)} | '
+      lines.append(f'| {title} | {row.label} | {_fit_cell(first)} | '
                    f'{100 * r["test_accuracy"]:.2f} | {how} |')
   return '\n'.join(lines) + '\n'
 

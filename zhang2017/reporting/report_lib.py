@@ -103,21 +103,6 @@ def row_runs(runs, experiment, row_id, flags_dir):
           f'same run as {exp}/{row}')
 
 
-def _status(rs):
-  if (rs['status'] == 'fitted').all():
-    return f'fitted in {rs["epochs_to_fit"].mean():.0f} epochs'
-  parts = set()
-  for _, r in rs.iterrows():
-    if r['status'] == 'diverged':
-      parts.add(f'diverged (loss not finite) at epoch {r["epochs"]}')
-    elif r['status'] == 'not_fitted':
-      parts.add(f'not fitted in {r["epochs"]} epochs '
-                f'({100 * r["train_accuracy"]:.2f}%)')
-    else:
-      parts.add(f'fitted in {r["epochs_to_fit"]} epochs')
-  return '; '.join(sorted(parts))
-
-
 def _paper_value(row, key):
   """(number or NaN, note): strings and None become a note."""
   v = row.paper.get(key, '')
@@ -165,7 +150,7 @@ def table(runs, experiment, flags_dir):
         'seeds': len(rs),
         'train_metric': 'running' if metric != 'train_accuracy' else
                         'inference',
-        'status': _status(rs) if len(rs) else 'not run',
+        'status': figures.status_cell(rs) if len(rs) else 'not run',
         'provenance': ('; '.join(dict.fromkeys(rs['provenance']))
                        + (f' ({note})' if note else '')) if len(rs) else '',
     })

@@ -238,10 +238,14 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
 
   if session_epochs:
     sizes = [len(train[1]), len(test[1])]
+    sitting_log = sitting_log + [{**sitting, 'last_epoch': len(history)}]
   else:  # Resumed after its last epoch (killed before result.json): the
     # evaluated sizes from the checkpoint (older ones: from one more pass).
     sizes = meta.get('eval_sizes') or [
         len(_evaluate(trainer, s)[1]) for s in ('train', 'test')]
+    sitting_log = sitting_log + [{
+        'git_commit': sitting['git_commit'], 'device': sitting['device'],
+        'note': 'no epochs: wrote the result from the last checkpoint'}]
   last = history[-1]
   fitted = status == 'fitted'
   result = {
@@ -271,12 +275,6 @@ def train_and_evaluate(cfg, log=print, model_fn=None):
                                        precision),
   }
   result['provenance'].update(git_commits=commits, sittings=sittings)
-  if session_epochs:
-    sitting_log = sitting_log + [{**sitting, 'last_epoch': len(history)}]
-  else:  # Resumed after its last epoch (killed before result.json).
-    sitting_log = sitting_log + [{
-        'git_commit': sitting['git_commit'], 'device': sitting['device'],
-        'note': 'no epochs: wrote the result from the last checkpoint'}]
   result['provenance']['sitting_log'] = sitting_log
   result['provenance']['train_seconds'] = round(
       sum(r['seconds'] for r in history), 2)
